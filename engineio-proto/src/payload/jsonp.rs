@@ -5,6 +5,8 @@
 //! - Requests are form posts: `d=<payload>`, form-urlencoded, where the client wrote a newline
 //!   as the two characters `\n` and the two characters `\n` as `\\n` (browsers may turn a bare
 //!   newline in a form field into CRLF). Binary messages always travel as `b4` + base64.
+//!   That escaping is ambiguous: a backslash followed by a newline arrives as a backslash
+//!   followed by `n`. We decode as the reference does, so the same bytes mean the same text.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -118,12 +120,12 @@ fn unescape_newlines(s: &str) -> String {
     while let Some(i) = rest.find('\\') {
         first.push_str(&rest[..i]);
         let tail = &rest[i..];
-        if tail.starts_with("\\\\n") {
+        if let Some(after) = tail.strip_prefix("\\\\n") {
             first.push_str("\\\\n");
-            rest = &tail[3..];
-        } else if tail.starts_with("\\n") {
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("\\n") {
             first.push('\n');
-            rest = &tail[2..];
+            rest = after;
         } else {
             first.push('\\');
             rest = &tail[1..];

@@ -1,6 +1,28 @@
-//! The deterministic Engine.IO session machines (server and client).
+//! Deterministic, sans-IO Engine.IO session machines.
 //!
-//! Not built yet: this crate is filled by the server-machine and client-machine issues. It
-//! re-exports the codec crate so dependents can already name one path.
+//! The server half: [`Server`] routes requests and opens sessions; each [`Session`] is a
+//! machine fed with [`Input`]s and the time, that hands back [`Transmit`]s (what to write),
+//! [`Event`]s (what the application hears) and a deadline. Nothing here reads a clock,
+//! sleeps, spawns, locks or touches a socket; time is an argument ([`Instant`]) and session
+//! ids come from an injected, seedable generator ([`SidGenerator`]).
+//!
+//! The runtime adapters (`engineio-tokio`, `engineio-smol`) move bytes and timers for these
+//! machines; a custom event loop or a simulator can do the same.
 
+mod config;
+mod headers;
+mod server;
+mod sid;
+mod time;
+
+pub use config::{
+    CompressionConfig, CookieConfig, CorsConfig, CorsOrigin, SameSite, ServerConfig, Transports,
+};
 pub use engineio_proto as proto;
+pub use headers::ContentEncoding;
+pub use server::{
+    CloseReason, Event, HandshakeRequest, Input, ReqId, RequestHead, RequestKind, Route, SendError,
+    SendId, Server, ServerEvent, Session, SessionRequest, Transmit, Verdict,
+};
+pub use sid::{InvalidSid, RandomSids, Sid, SidGenerator};
+pub use time::Instant;

@@ -1,1 +1,378 @@
 //! Helpers shared by the cross-crate tests.
+//!
+//! # Reference peers from npm
+//!
+//! Interop tests run the reference implementation (`engine.io-parser`, `engine.io`,
+//! `engine.io-client`) under Node.js. [`npm_peer_dir`] installs the npm packages a test needs
+//! into a cache under the cargo target directory (once; later runs reuse it), and
+//! [`NodeProcess`] runs one of the scripts in `tests/node/` against them, speaking JSON lines.
+//!
+//! Node.js and npm must be installed. When they are missing, or the install fails, the helpers
+//! panic with a message that says so: an interop test never passes without its peer.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Environment variable naming the directory that holds the npm peer installs (default:
+/// `<cargo target dir>/npm-peers`).
+pub const PEERS_DIR_ENV: &str = "ENGINEIO_NPM_PEERS_DIR";
+
+/// Environment variable naming the `node` binary (default: `node` on the `PATH`).
+pub const NODE_ENV: &str = "ENGINEIO_NODE";
+
+/// Environment variable naming the `npm` binary (default: `npm` on the `PATH`).
+pub const NPM_ENV: &str = "ENGINEIO_NPM";
+
+/// How long one `npm install` may take before the test fails.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The file an install directory holds once its install is complete; it lists the specs.
+const MARKER: &str = ".engineio-peer-complete";
+
+/// The directory of the committed Node.js scripts (`tests/node/`).
+pub fn node_scripts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
+}
+
+/// The path of the committed Node.js script `name` (e.g. `parser_crosscheck.js`).
+pub fn node_script(name: &str) -> PathBuf {
+    node_scripts_dir().join(name)
+}
+
+fn node_bin() -> String {
+    std::env::var(NODE_ENV).unwrap_or_else(|_| "node".to_owned())
+}
+
+fn npm_bin() -> String {
+    std::env::var(NPM_ENV).unwrap_or_else(|_| "npm".to_owned())
+}
+
+/// Where npm peers are installed: `$ENGINEIO_NPM_PEERS_DIR`, else `npm-peers` in the cargo
+/// target directory of the running test binary (`<target>/debug/deps/<test>` → `<target>`).
+pub fn npm_peers_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os(PEERS_DIR_ENV) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join("npm-peers");
+    }
+    let exe = std::env::current_exe().ok();
+    let target = exe.as_deref().and_then(|exe| {
+        exe.ancestors()
+            .find(|a| a.file_name().is_some_and(|n| n == "deps"))
+            .and_then(Path::parent)
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+    });
+    target
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("npm-peers")
+}
+
+/// Panics unless `tool --version` runs; returns its version line.
+fn require_tool(tool: &str, what: &str) -> String {
+    match Command::new(tool).arg("--version").output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        Ok(out) => panic!(
+            "`{tool} --version` failed ({}): {what} is required by this interop test.\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!(
+            "cannot run `{tool}` ({e}): {what} is required by this interop test. Install it \
+             (e.g. `apt-get install nodejs npm`) or point {} / {} at it.",
+            NODE_ENV, NPM_ENV
+        ),
+    }
+}
+
+/// The package name a spec installs as: `alias@npm:real@1` → `alias`, `@scope/x@1` →
+/// `@scope/x`, `name@1` → `name`.
+fn spec_package_name(spec: &str) -> &str {
+    let from = usize::from(spec.starts_with('@'));
+    match spec[from..].find('@') {
+        Some(i) => &spec[..from + i],
+        None => spec,
+    }
+}
+
+/// FNV-1a: a hash that stays the same across Rust releases, for naming cache directories.
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Installs the npm `packages` (specs as `npm install` takes them, aliases included, e.g.
+/// `parser5@npm:engine.io-parser@5`) into a cache directory and returns it; the packages are
+/// in its `node_modules`. `name` names the directory (`<root>/<name>-<hash of the specs>`).
+///
+/// An install that is already complete is reused. Concurrent callers (threads or test
+/// processes) are safe: each installs into its own temporary directory, which is renamed into
+/// place whole; a caller that loses the race uses the winner's directory.
+///
+/// Panics with a clear message if node or npm is missing or the install fails.
+pub fn npm_peer_dir(name: &str, packages: &[&str]) -> PathBuf {
+    let specs = packages.join("\n");
+    let root = npm_peers_root();
+    let dir = root.join(format!("{name}-{:016x}", fnv1a(specs.as_bytes())));
+    if dir.join(MARKER).is_file() {
+        return dir;
+    }
+    // Tests of one process wait for each other rather than install side by side (other
+    // processes are handled by the rename below). A panic of another holder is no reason to stop.
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _guard = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    if dir.join(MARKER).is_file() {
+        return dir;
+    }
+    require_tool(&node_bin(), "Node.js (`node`)");
+    require_tool(&npm_bin(), "npm");
+    fs::create_dir_all(&root)
+        .unwrap_or_else(|e| panic!("cannot create npm peer directory {}: {e}", root.display()));
+
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp = root.join(format!(
+        ".{name}.tmp-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let fail = |msg: String| -> ! {
+        let _ = fs::remove_dir_all(&tmp);
+        panic!("{msg}");
+    };
+    if let Err(e) = fs::create_dir_all(&tmp) {
+        fail(format!("cannot create {}: {e}", tmp.display()));
+    }
+    // A package.json of its own keeps npm from looking for a project further up.
+    if let Err(e) = fs::write(
+        tmp.join("package.json"),
+        format!("{{\"name\":\"engineio-npm-peer-{name}\",\"private\":true}}\n"),
+    ) {
+        fail(format!(
+            "cannot write package.json in {}: {e}",
+            tmp.display()
+        ));
+    }
+    let log_path = tmp.join("npm-install.log");
+    let log = fs::File::create(&log_path)
+        .unwrap_or_else(|e| fail(format!("cannot create {}: {e}", log_path.display())));
+    let log_err = log
+        .try_clone()
+        .unwrap_or_else(|e| fail(format!("cannot clone log handle: {e}")));
+    let mut cmd = Command::new(npm_bin());
+    cmd.arg("install")
+        .args([
+            "--no-package-lock",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--prefix",
+        ])
+        .arg(&tmp)
+        .args(packages)
+        .current_dir(&tmp)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err);
+    let mut child = cmd.spawn().unwrap_or_else(|e| {
+        fail(format!(
+            "cannot run npm ({e}); npm is required by this test"
+        ))
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() > INSTALL_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                fail(format!(
+                    "`npm install {}` did not finish within {INSTALL_TIMEOUT:?}",
+                    packages.join(" ")
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => fail(format!("waiting for npm: {e}")),
+        }
+    };
+    let log_text = fs::read_to_string(&log_path).unwrap_or_default();
+    if !status.success() {
+        fail(format!(
+            "`npm install {}` failed ({status}); the reference packages are required by this \
+             test. npm said:\n{log_text}",
+            packages.join(" ")
+        ));
+    }
+    for spec in packages {
+        let pkg = tmp
+            .join("node_modules")
+            .join(spec_package_name(spec))
+            .join("package.json");
+        if !pkg.is_file() {
+            fail(format!(
+                "`npm install` succeeded but {} is missing. npm said:\n{log_text}",
+                pkg.display()
+            ));
+        }
+    }
+    if let Err(e) = fs::write(tmp.join(MARKER), &specs) {
+        fail(format!("cannot write the install marker: {e}"));
+    }
+    match fs::rename(&tmp, &dir) {
+        Ok(()) => dir,
+        // Another caller finished first: use its install.
+        Err(_) if dir.join(MARKER).is_file() => {
+            let _ = fs::remove_dir_all(&tmp);
+            dir
+        }
+        Err(e) => fail(format!(
+            "cannot move the npm install into {} ({e}); delete that directory and retry",
+            dir.display()
+        )),
+    }
+}
+
+/// Reads one package's `version` from an install made by [`npm_peer_dir`].
+pub fn npm_peer_version(dir: &Path, package: &str) -> String {
+    let path = dir.join("node_modules").join(package).join("package.json");
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    json["version"].as_str().unwrap_or("?").to_owned()
+}
+
+/// A long-running Node.js script speaking JSON lines: one request line on its stdin, one
+/// answer line on its stdout. Its stderr goes to the test's. The process is ended when this
+/// is dropped.
+pub struct NodeProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    script: PathBuf,
+}
+
+impl NodeProcess {
+    /// Starts `node <script>` with `NODE_PATH` set to the `node_modules` of `peer_dir` (from
+    /// [`npm_peer_dir`]), so the script can `require` the installed packages (aliases too).
+    pub fn spawn(script: &Path, peer_dir: &Path) -> NodeProcess {
+        require_tool(&node_bin(), "Node.js (`node`)");
+        let mut child = Command::new(node_bin())
+            .arg(script)
+            .env("NODE_PATH", peer_dir.join("node_modules"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start node {}: {e}", script.display()));
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        NodeProcess {
+            child,
+            stdin,
+            stdout,
+            script: script.to_path_buf(),
+        }
+    }
+
+    /// Sends one line (a newline is added) and returns the answer line, without its newline.
+    /// Panics if the process has died.
+    pub fn request_line(&mut self, line: &str) -> String {
+        assert!(!line.contains('\n'), "a request must be a single line");
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        let sent = stdin
+            .write_all(line.as_bytes())
+            .and_then(|()| stdin.write_all(b"\n"))
+            .and_then(|()| stdin.flush());
+        if let Err(e) = sent {
+            panic!("{} died (write failed: {e})", self.script.display());
+        }
+        let mut answer = String::new();
+        match self.stdout.read_line(&mut answer) {
+            Ok(0) => panic!(
+                "{} exited without answering ({:?})",
+                self.script.display(),
+                self.child.try_wait()
+            ),
+            Ok(_) => {
+                answer.pop();
+                answer
+            }
+            Err(e) => panic!("reading from {}: {e}", self.script.display()),
+        }
+    }
+
+    /// Sends a JSON request and parses the JSON answer.
+    pub fn request(&mut self, request: &serde_json::Value) -> serde_json::Value {
+        let answer = self.request_line(&request.to_string());
+        serde_json::from_str(&answer).unwrap_or_else(|e| {
+            panic!(
+                "{} answered with invalid JSON ({e}): {}",
+                self.script.display(),
+                truncate(&answer, 2000)
+            )
+        })
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        // Closing stdin asks the script to exit; kill it if it does not.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `s` cut to at most `max` bytes (on a character boundary), with a note of what was cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes more)", &s[..end], s.len() - end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names_from_specs() {
+        assert_eq!(
+            spec_package_name("parser5@npm:engine.io-parser@5"),
+            "parser5"
+        );
+        assert_eq!(spec_package_name("engine.io@6.6"), "engine.io");
+        assert_eq!(spec_package_name("@scope/pkg@1"), "@scope/pkg");
+        assert_eq!(spec_package_name("@scope/pkg"), "@scope/pkg");
+        assert_eq!(spec_package_name("ws"), "ws");
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("abc", 10), "abc");
+        assert!(truncate("€€€", 4).starts_with('€'));
+    }
+}

@@ -236,3 +236,17 @@ pub(crate) fn bare(status: StatusCode, mut headers: HeaderMap) -> Response<Bytes
 /// `Cache-Control: no-store`, on every polling response.
 pub(crate) const CACHE_CONTROL: (HeaderName, HeaderValue) =
     (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_with_control_characters_are_invalid() {
+        assert!(origin_is_invalid(b"http://a\x01b"));
+        assert!(origin_is_invalid(b"http://a\x7f"));
+        assert!(origin_is_invalid(b"\n"));
+        assert!(!origin_is_invalid(b"http://a\tb"));
+        assert!(!origin_is_invalid("http://é.example".as_bytes()));
+    }
+}

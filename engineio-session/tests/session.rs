@@ -1,0 +1,605 @@
+//! The session machine, behaviour by behaviour, with explicit times.
+
+mod support;
+
+use bytes::Bytes;
+use engineio_session::proto::{Frame, Message, Packet, ProtocolVersion, Transport};
+use engineio_session::{
+    CloseReason, Event, Input, ReqId, RequestKind, SendError, SendId, ServerConfig, Session,
+    Transmit,
+};
+use support::*;
+
+fn text(s: &str) -> Message {
+    Message::from(s)
+}
+
+// ---- long-polling ---------------------------------------------------------------------------
+
+#[test]
+fn a_get_is_parked_until_there_is_data() {
+    let mut h = Host::polling(ServerConfig::default());
+    let get = h.get();
+    assert!(h.response(get).is_none(), "answered with nothing to send");
+    h.session.send(text("hello")).unwrap();
+    h.drain();
+    assert_eq!(h.packets(get).unwrap(), [Packet::text("hello")]);
+    // Sends while no GET is parked are buffered and coalesce into the next response.
+    h.session.send(text("a")).unwrap();
+    h.session
+        .send(Message::Binary(Bytes::from_static(&[1, 2])))
+        .unwrap();
+    h.drain();
+    let get = h.get();
+    assert_eq!(
+        h.packets(get).unwrap(),
+        [Packet::text("a"), Packet::binary(vec![1, 2])]
+    );
+}
+
+#[test]
+fn a_second_get_while_one_is_parked_is_400_and_closes() {
+    let mut h = Host::polling(ServerConfig::default());
+    let first = h.get();
+    let second = h.get();
+    let r = h.response(second).unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(h.packets(first).unwrap(), [Packet::Close]);
+    assert_eq!(h.closed_events(), [CloseReason::TransportError]);
+    assert!(h.session.is_closed());
+}
+
+#[test]
+fn post_bodies_are_read_within_max_payload_and_answered_ok() {
+    let mut h = Host::polling(ServerConfig {
+        max_payload: 100,
+        ..ServerConfig::default()
+    });
+    h.take_transmits();
+    let id = h.id();
+    let r = h.request(RequestKind::Post { binary: false }, Transport::Polling);
+    h.input(Input::Request(id, r));
+    assert!(
+        matches!(h.take_transmits()[..], [Transmit::ReadBody { req, limit: 100 }] if req == id)
+    );
+    h.input(Input::PostBody(
+        id,
+        Bytes::from_static(b"4one\x1e4two\x1ebAQI="),
+    ));
+    let r = h.response(id).unwrap();
+    assert_eq!((r.status().as_u16(), &r.body()[..]), (200, &b"ok"[..]));
+    assert_eq!(
+        header(r.headers(), "content-type"),
+        Some("text/plain; charset=UTF-8")
+    );
+    assert_eq!(
+        h.messages(),
+        [
+            text("one"),
+            text("two"),
+            Message::Binary(Bytes::from_static(&[1, 2]))
+        ]
+    );
+}
+
+#[test]
+fn an_oversize_post_is_413_and_the_session_goes_on() {
+    let mut h = Host::polling(ServerConfig::default());
+    let id = h.id();
+    let r = h.request(RequestKind::Post { binary: false }, Transport::Polling);
+    h.input(Input::Request(id, r));
+    h.input(Input::PostTooLarge(id));
+    assert_eq!(h.response(id).unwrap().status(), 413);
+    assert!(!h.session.is_closed());
+    h.post(b"4after");
+    assert_eq!(h.messages(), [text("after")]);
+}
+
+#[test]
+fn a_second_concurrent_post_is_400_and_closes() {
+    let mut h = Host::polling(ServerConfig::default());
+    let get = h.get();
+    let first = h.id();
+    let r = h.request(RequestKind::Post { binary: false }, Transport::Polling);
+    h.input(Input::Request(first, r.clone()));
+    let second = h.id();
+    h.input(Input::Request(second, r));
+    assert_eq!(h.response(second).unwrap().status(), 400);
+    assert_eq!(h.packets(get).unwrap(), [Packet::Close]);
+    assert_eq!(h.closed_events(), [CloseReason::TransportError]);
+    // The first POST is answered too: nothing is left hanging.
+    assert_eq!(h.response(first).unwrap().status(), 400);
+}
+
+#[test]
+fn a_v4_binary_post_is_400_and_closes() {
+    let mut h = Host::polling(ServerConfig::default());
+    let id = h.id();
+    let r = h.request(RequestKind::Post { binary: true }, Transport::Polling);
+    h.input(Input::Request(id, r));
+    assert_eq!(h.response(id).unwrap().status(), 400);
+    assert_eq!(h.closed_events(), [CloseReason::TransportError]);
+}
+
+#[test]
+fn a_garbage_payload_is_400_and_a_parse_error() {
+    let mut h = Host::polling(ServerConfig::default());
+    let id = h.post(b"4ok\x1e9bad");
+    let r = h.response(id).unwrap();
+    assert_eq!((r.status().as_u16(), error_code(&r)), (400, 3));
+    assert!(
+        h.messages().is_empty(),
+        "no packet of a bad payload is delivered"
+    );
+    assert_eq!(h.closed_events(), [CloseReason::ParseError]);
+}
+
+#[test]
+fn a_close_packet_closes_with_transport_close_and_stops_the_payload() {
+    let mut h = Host::polling(ServerConfig::default());
+    h.post(b"4a\x1e1\x1e4b");
+    assert_eq!(h.messages(), [text("a")]);
+    assert_eq!(h.closed_events(), [CloseReason::TransportClose]);
+}
+
+#[test]
+fn a_dropped_get_closes_with_transport_error() {
+    let mut h = Host::polling(ServerConfig::default());
+    let get = h.get();
+    h.input(Input::RequestAborted(get));
+    assert_eq!(h.closed_events(), [CloseReason::TransportError]);
+    // Aborts of requests already answered are ignored.
+    let mut h = Host::polling(ServerConfig::default());
+    h.input(Input::RequestAborted(ReqId(0)));
+    assert!(!h.session.is_closed());
+}
+
+#[test]
+fn requests_on_the_wrong_transport_or_protocol_are_code_3() {
+    let mut h = Host::polling(ServerConfig::default());
+    let id = h.id();
+    h.input(Input::Request(
+        id,
+        engineio_session::SessionRequest::new(
+            RequestKind::Get,
+            Transport::Websocket,
+            ProtocolVersion::V4,
+        ),
+    ));
+    assert_eq!(error_code(&h.response(id).unwrap()), 3);
+    let id = h.id();
+    h.input(Input::Request(
+        id,
+        engineio_session::SessionRequest::new(
+            RequestKind::Get,
+            Transport::Polling,
+            ProtocolVersion::V3,
+        ),
+    ));
+    assert_eq!(error_code(&h.response(id).unwrap()), 3);
+    assert!(!h.session.is_closed());
+}
+
+#[test]
+fn text_with_a_record_separator_cannot_go_over_v4_polling() {
+    let mut h = Host::polling(ServerConfig::default());
+    assert_eq!(
+        h.session.send(text("a\u{1e}b")),
+        Err(SendError::Unencodable)
+    );
+    assert!(h.session.send(text("a\u{1f}b")).is_ok());
+}
+
+#[test]
+fn the_send_buffer_is_bounded_and_flushes_are_reported() {
+    let mut h = Host::polling(ServerConfig {
+        max_buffered_packets: 3,
+        max_buffered_bytes: 10,
+        ..ServerConfig::default()
+    });
+    assert_eq!(h.session.send(text("1")), Ok(SendId(0)));
+    assert_eq!(h.session.send(text("2")), Ok(SendId(1)));
+    assert_eq!(
+        h.session.send(text("123456789")),
+        Err(SendError::Full),
+        "bytes bound"
+    );
+    assert_eq!(h.session.send(text("3")), Ok(SendId(2)));
+    assert_eq!(
+        h.session.send(text("4")),
+        Err(SendError::Full),
+        "packets bound"
+    );
+    let get = h.get();
+    assert_eq!(h.packets(get).unwrap().len(), 3);
+    assert!(h.events.contains(&Event::Flushed { last: SendId(2) }));
+    assert_eq!(h.session.send(text("4")), Ok(SendId(3)));
+}
+
+// ---- heartbeat ------------------------------------------------------------------------------
+
+#[test]
+fn v4_server_pings_and_the_pong_rearms_the_interval() {
+    let mut h = Host::polling(ServerConfig::default());
+    let get = h.get();
+    h.advance_to(at(24_999));
+    assert!(h.response(get).is_none());
+    h.advance_to(at(25_000));
+    assert_eq!(h.packets(get).unwrap(), [Packet::ping()]);
+    h.advance_to(at(25_100));
+    h.post(b"3");
+    assert!(h.events.contains(&Event::Heartbeat));
+    let get = h.get();
+    h.advance_to(at(50_099));
+    assert!(
+        h.response(get).is_none(),
+        "next ping is pingInterval after the pong"
+    );
+    h.advance_to(at(50_100));
+    assert_eq!(h.packets(get).unwrap(), [Packet::ping()]);
+    assert!(!h.session.is_closed());
+}
+
+#[test]
+fn v4_no_pong_is_a_ping_timeout() {
+    let mut h = Host::polling(ServerConfig::default());
+    h.advance_to(at(44_999));
+    assert!(h.closed_events().is_empty());
+    h.advance_to(at(45_000));
+    assert_eq!(h.closed_events(), [CloseReason::PingTimeout]);
+    assert_eq!(h.session.poll_timeout(), None);
+}
+
+#[test]
+fn v4_other_packets_push_the_pong_deadline_back_once() {
+    let mut h = Host::polling(ServerConfig::default());
+    h.advance_to(at(25_000));
+    h.advance_to(at(40_000));
+    h.post(b"4busy uploading");
+    h.advance_to(at(50_000));
+    h.post(b"4again"); // only the first packet after a ping refreshes the deadline
+    h.advance_to(at(59_999));
+    assert!(h.closed_events().is_empty());
+    h.advance_to(at(60_000));
+    assert_eq!(h.closed_events(), [CloseReason::PingTimeout]);
+}
+
+#[test]
+fn v4_a_client_ping_is_a_transport_error() {
+    let mut h = Host::polling(ServerConfig::default());
+    h.post(b"2");
+    assert_eq!(h.closed_events(), [CloseReason::TransportError]);
+}
+
+#[test]
+fn heartbeat_timing_follows_the_configuration() {
+    let mut h = Host::polling(ServerConfig {
+        ping_interval: ms(300),
+        ping_timeout: ms(200),
+        ..ServerConfig::default()
+    });
+    let get = h.get();
+    h.advance_to(at(300));
+    assert_eq!(h.packets(get).unwrap(), [Packet::ping()]);
+    h.advance_to(at(500));
+    assert_eq!(h.closed_events(), [CloseReason::PingTimeout]);
+}
+
+// ---- upgrade --------------------------------------------------------------------------------
+
+fn probed() -> (Host, ReqId, ReqId) {
+    let mut h = Host::polling(ServerConfig::default());
+    h.take_transmits();
+    let get = h.get();
+    let ws = h.websocket();
+    assert!(matches!(h.take_transmits()[..], [Transmit::AcceptWebSocket { req, .. }] if req == ws));
+    h.frame(ws, "2probe");
+    (h, get, ws)
+}
+
+#[test]
+fn the_full_upgrade_dance() {
+    let (mut h, get, ws) = probed();
+    assert_eq!(h.ws_packets(ws), [Packet::pong_probe()]);
+    assert!(h.events.contains(&Event::Upgrading));
+    assert_eq!(
+        h.packets(get).unwrap(),
+        [Packet::Noop],
+        "the parked GET is released at once"
+    );
+    // Sent before `5`: waits (no GET), then goes on the WebSocket after `5`, in order.
+    h.session.send(text("m1")).unwrap();
+    h.session.send(text("m2")).unwrap();
+    h.drain();
+    assert!(
+        h.ws_packets(ws).is_empty(),
+        "no data on the WebSocket before 5"
+    );
+    h.frame(ws, "5");
+    assert_eq!(h.session.transport(), Transport::Websocket);
+    assert!(h.events.contains(&Event::Upgraded));
+    assert_eq!(h.ws_packets(ws), [Packet::text("m1"), Packet::text("m2")]);
+    h.session.send(text("m3")).unwrap();
+    h.drain();
+    assert_eq!(h.ws_packets(ws), [Packet::text("m3")]);
+    h.frame(ws, "4from client");
+    assert_eq!(h.messages(), [text("from client")]);
+    // Late polling requests are refused, the session is unharmed.
+    let late = h.get();
+    assert_eq!(error_code(&h.response(late).unwrap()), 3);
+    let second = h.websocket();
+    assert_eq!(
+        error_code(&h.response(second).unwrap()),
+        3,
+        "refused before any 101"
+    );
+    assert!(!h.session.is_closed());
+}
+
+#[test]
+fn polls_during_an_upgrade_get_noops_every_100_ms() {
+    let (mut h, get, _ws) = probed();
+    let _ = h.packets(get);
+    let get = h.get();
+    assert!(h.response(get).is_none());
+    h.advance_to(at(100));
+    assert_eq!(h.packets(get).unwrap(), [Packet::Noop]);
+    // Data queued while upgrading goes out on a poll at once.
+    let get = h.get();
+    h.session.send(text("x")).unwrap();
+    h.drain();
+    assert_eq!(h.packets(get).unwrap(), [Packet::text("x")]);
+}
+
+#[test]
+fn a_second_websocket_during_an_upgrade_is_refused() {
+    let (mut h, _get, ws) = probed();
+    let other = h.websocket();
+    assert_eq!(error_code(&h.response(other).unwrap()), 3);
+    h.frame(ws, "5");
+    assert_eq!(h.session.transport(), Transport::Websocket);
+}
+
+#[test]
+fn an_upgrade_without_5_times_out_and_heartbeats_go_on() {
+    let (mut h, _get, ws) = probed();
+    h.advance_to(at(10_000));
+    assert!(h.ws_closed(ws));
+    assert!(h.events.contains(&Event::UpgradeAborted));
+    assert!(!h.session.is_upgrading());
+    assert_eq!(h.session.transport(), Transport::Polling);
+    let get = h.get();
+    h.advance_to(at(25_000));
+    assert_eq!(
+        h.packets(get).unwrap(),
+        [Packet::ping()],
+        "heartbeat not paused"
+    );
+    h.frame(ws, "5");
+    assert_eq!(
+        h.session.transport(),
+        Transport::Polling,
+        "a late 5 does nothing"
+    );
+}
+
+#[test]
+fn a_websocket_killed_mid_probe_leaves_polling_working() {
+    let (mut h, _get, ws) = probed();
+    h.input(Input::WsClosed(ws));
+    assert!(h.events.contains(&Event::UpgradeAborted));
+    let get = h.get();
+    h.session.send(text("still here")).unwrap();
+    h.drain();
+    assert_eq!(h.packets(get).unwrap(), [Packet::text("still here")]);
+    // And a new upgrade may start.
+    let ws2 = h.websocket();
+    assert!(h
+        .take_transmits()
+        .iter()
+        .any(|t| matches!(t, Transmit::AcceptWebSocket { req, .. } if *req == ws2)));
+}
+
+#[test]
+fn anything_but_probe_then_5_aborts_the_upgrade() {
+    for first in ["5", "4data", "2", "garbage"] {
+        let mut h = Host::polling(ServerConfig::default());
+        let ws = h.websocket();
+        h.frame(ws, first);
+        assert!(h.ws_closed(ws), "{first}");
+        assert!(h.events.contains(&Event::UpgradeAborted));
+        assert!(!h.session.is_closed());
+    }
+}
+
+#[test]
+fn no_upgrade_when_upgrades_are_off() {
+    let mut h = Host::polling(ServerConfig {
+        allow_upgrades: false,
+        ..ServerConfig::default()
+    });
+    let ws = h.websocket();
+    assert_eq!(error_code(&h.response(ws).unwrap()), 3);
+}
+
+// ---- WebSocket sessions ---------------------------------------------------------------------
+
+fn on_websocket(config: ServerConfig) -> (Host, ReqId) {
+    let (mut h, get, ws) = {
+        let mut h = Host::polling(config);
+        let get = h.get();
+        let ws = h.websocket();
+        h.frame(ws, "2probe");
+        (h, get, ws)
+    };
+    let _ = h.packets(get);
+    h.frame(ws, "5");
+    h.take_transmits();
+    h.take_events();
+    (h, ws)
+}
+
+#[test]
+fn websocket_frames_carry_text_and_binary() {
+    let (mut h, ws) = on_websocket(ServerConfig::default());
+    h.input(Input::WsFrame(
+        ws,
+        Frame::Binary(Bytes::from_static(&[9, 9])),
+    ));
+    h.frame(ws, "4é😀");
+    assert_eq!(
+        h.messages(),
+        [Message::Binary(Bytes::from_static(&[9, 9])), text("é😀")]
+    );
+    h.session
+        .send(Message::Binary(Bytes::from_static(&[1])))
+        .unwrap();
+    h.session.send(text("a\u{1e}b")).unwrap(); // fine on WebSocket
+    h.drain();
+    assert!(
+        matches!(&h.transmits[0], Transmit::WsFrame { frame: Frame::Binary(b), .. } if b[..] == [1])
+    );
+    assert_eq!(h.ws_packets(ws)[1], Packet::text("a\u{1e}b"));
+}
+
+#[test]
+fn websocket_close_and_bad_frames() {
+    let (mut h, ws) = on_websocket(ServerConfig::default());
+    h.input(Input::WsClosed(ws));
+    assert_eq!(h.closed_events(), [CloseReason::TransportClose]);
+    assert!(
+        !h.ws_closed(ws),
+        "no close sent on a socket the peer closed"
+    );
+
+    let (mut h, ws) = on_websocket(ServerConfig::default());
+    h.frame(ws, "x");
+    assert_eq!(h.closed_events(), [CloseReason::ParseError]);
+    assert!(h.ws_closed(ws));
+
+    let (mut h, ws) = on_websocket(ServerConfig {
+        max_payload: 10,
+        ..ServerConfig::default()
+    });
+    h.frame(ws, "4 more than ten bytes");
+    assert_eq!(h.closed_events(), [CloseReason::TransportError]);
+}
+
+// ---- closing --------------------------------------------------------------------------------
+
+#[test]
+fn close_on_polling_sends_queued_data_then_the_close_packet() {
+    let mut h = Host::polling(ServerConfig::default());
+    let get = h.get();
+    let _ = &get;
+    h.session.send(text("bye")).unwrap();
+    h.drain();
+    let _ = h.packets(get);
+    h.session.send(text("last")).unwrap();
+    h.session.close(h.now);
+    h.drain();
+    assert!(
+        h.closed_events().is_empty(),
+        "waits for a GET to carry the close"
+    );
+    assert_eq!(h.session.send(text("late")), Err(SendError::Closed));
+    let get = h.get();
+    assert_eq!(
+        h.packets(get).unwrap(),
+        [Packet::text("last"), Packet::Close]
+    );
+    assert_eq!(h.closed_events(), [CloseReason::ForcedClose]);
+}
+
+#[test]
+fn close_on_polling_gives_up_after_close_timeout() {
+    let mut h = Host::polling(ServerConfig::default());
+    h.session.close(h.now);
+    h.drain();
+    h.advance_to(at(29_999));
+    assert!(h.closed_events().is_empty());
+    h.advance_to(at(30_000));
+    assert_eq!(h.closed_events(), [CloseReason::ForcedClose]);
+}
+
+#[test]
+fn close_and_shutdown_on_websocket() {
+    let (mut h, ws) = on_websocket(ServerConfig::default());
+    h.session.send(text("last")).unwrap();
+    h.session.shutdown(h.now);
+    h.drain();
+    assert_eq!(h.ws_packets(ws), [Packet::text("last")]);
+    assert!(h.ws_closed(ws));
+    assert_eq!(h.closed_events(), [CloseReason::ServerShuttingDown]);
+    assert_eq!(
+        CloseReason::ServerShuttingDown.as_str(),
+        "server shutting down"
+    );
+}
+
+#[test]
+fn exactly_one_closed_event_and_code_1_afterwards() {
+    let mut h = Host::polling(ServerConfig::default());
+    h.post(b"1");
+    h.session.close(h.now);
+    h.advance_to(at(100_000));
+    h.input(Input::WsClosed(ReqId(77)));
+    assert_eq!(h.closed_events(), [CloseReason::TransportClose]);
+    let get = h.get();
+    assert_eq!(error_code(&h.response(get).unwrap()), 1);
+    assert!(h.session.poll_timeout().is_none());
+}
+
+#[test]
+fn close_reasons_are_spelled_as_the_reference() {
+    let all = [
+        (CloseReason::TransportClose, "transport close"),
+        (CloseReason::TransportError, "transport error"),
+        (CloseReason::PingTimeout, "ping timeout"),
+        (CloseReason::ParseError, "parse error"),
+        (CloseReason::ForcedClose, "forced close"),
+        (CloseReason::ServerShuttingDown, "server shutting down"),
+    ];
+    for (r, s) in all {
+        assert_eq!(r.as_str(), s);
+    }
+}
+
+#[test]
+fn handle_timeout_with_nothing_due_does_nothing() {
+    let mut h = Host::polling(ServerConfig::default());
+    h.take_transmits();
+    h.take_events();
+    let before = h.session.poll_timeout();
+    h.session.handle_timeout(at(1));
+    h.drain();
+    assert!(h.transmits.is_empty() && h.events.is_empty());
+    assert_eq!(h.session.poll_timeout(), before);
+}
+
+#[test]
+fn packet_events_when_asked() {
+    let mut h = Host::polling(ServerConfig {
+        packet_events: true,
+        ..ServerConfig::default()
+    });
+    assert!(h
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::PacketOut(Packet::Open(_)))));
+    h.post(b"4x");
+    assert!(h.events.contains(&Event::PacketIn(Packet::text("x"))));
+    let mut quiet = Host::polling(ServerConfig::default());
+    quiet.post(b"4x");
+    assert!(!quiet
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::PacketIn(_) | Event::PacketOut(_))));
+}
+
+#[test]
+fn idle_session_state_is_small() {
+    let size = std::mem::size_of::<Session>();
+    println!("size_of::<Session>() = {size} bytes");
+    assert!(size < 1024, "{size}");
+}

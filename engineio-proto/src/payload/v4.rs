@@ -11,6 +11,10 @@ pub const SEPARATOR: u8 = 0x1e;
 
 /// Appends the v4 payload for `packets` to `out`. Binary messages go as `b` + base64.
 /// No packets encode as an empty body (which the decoder refuses: send at least a noop).
+///
+/// The protocol does not escape the separator: a text packet that contains U+001E is written
+/// as is (as the reference does) and splits in two when decoded. Sessions refuse to send such
+/// text over v4 polling (`SendError::Unencodable` in `engineio-session`).
 pub fn encode(packets: &[Packet], out: &mut BytesMut) {
     let total: usize = packets
         .iter()

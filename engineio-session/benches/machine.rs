@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // criterion's macros generate undocumented items
 //! The server machine alone, no I/O: messages per second through a session on WebSocket and
 //! on polling, and sessions opened per second.
 

@@ -26,7 +26,7 @@ fn websocket_text_messages_allocate_nothing_once_warm() {
         .unwrap();
     let frame = Frame::Text(Str::from("4{\"event\":\"chat\",\"text\":\"héllo\"}"));
     let reply = Str::from("{\"event\":\"ack\"}");
-    let mut round = |s: &mut engineio_session::Session| {
+    let round = |s: &mut engineio_session::Session| {
         s.handle_input(Instant::ZERO, Input::WsFrame(ReqId(0), frame.clone()));
         s.send(reply.clone()).unwrap();
         let mut n = 0;

@@ -9,20 +9,24 @@
 //! The runtime adapters (`engineio-tokio`, `engineio-smol`) move bytes and timers for these
 //! machines; a custom event loop or a simulator can do the same.
 
+mod close;
 mod config;
 mod headers;
+mod send;
 mod server;
 mod sid;
 mod time;
 
+pub use close::CloseReason;
 pub use config::{
     CompressionConfig, CookieConfig, CorsConfig, CorsOrigin, SameSite, ServerConfig, Transports,
 };
 pub use engineio_proto as proto;
 pub use headers::ContentEncoding;
+pub use send::{SendError, SendId};
 pub use server::{
-    CloseReason, Event, HandshakeRequest, Input, ReqId, RequestHead, RequestKind, Route, SendError,
-    SendId, Server, ServerEvent, Session, SessionRequest, Transmit, Verdict,
+    Event, HandshakeRequest, Input, ReqId, RequestHead, RequestKind, Route, Server, ServerEvent,
+    Session, SessionRequest, Transmit, Verdict,
 };
 pub use sid::{InvalidSid, RandomSids, Sid, SidGenerator};
 pub use time::Instant;

@@ -3,7 +3,7 @@
 
 mod session;
 
-pub use session::{CloseReason, Event, Input, SendError, SendId, Session, Transmit};
+pub use session::{Event, Input, Session, Transmit};
 
 use std::sync::Arc;
 

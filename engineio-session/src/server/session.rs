@@ -15,11 +15,7 @@ use http::{Response, StatusCode};
 use super::{encode_body, HandshakeRequest, ReqId, RequestKind, SessionRequest};
 use crate::config::ServerConfig;
 use crate::headers::{self, ContentEncoding};
-use crate::{Instant, Sid};
-
-/// Numbers the messages an application sends on a session, in order, from 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SendId(pub u64);
+use crate::{CloseReason, Instant, SendError, SendId, Sid};
 
 /// Everything that can happen to a session from the outside, but the clock and the
 /// application's own calls. One enum, so a run can be recorded, replayed, fuzzed and printed.
@@ -81,44 +77,6 @@ pub enum Transmit {
     },
 }
 
-/// Why a session closed, with the reference's exact strings ([`CloseReason::as_str`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CloseReason {
-    /// `transport close`: the client closed (sent `1`, or its WebSocket closed).
-    TransportClose,
-    /// `transport error`: overlapping requests, a dropped request, a bad request on the
-    /// transport, a heartbeat in the wrong direction.
-    TransportError,
-    /// `ping timeout`: the heartbeat went unanswered.
-    PingTimeout,
-    /// `parse error`: the client sent something undecodable.
-    ParseError,
-    /// `forced close`: the application closed the session.
-    ForcedClose,
-    /// `server shutting down`.
-    ServerShuttingDown,
-}
-
-impl CloseReason {
-    /// The reason as the reference spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloseReason::TransportClose => "transport close",
-            CloseReason::TransportError => "transport error",
-            CloseReason::PingTimeout => "ping timeout",
-            CloseReason::ParseError => "parse error",
-            CloseReason::ForcedClose => "forced close",
-            CloseReason::ServerShuttingDown => "server shutting down",
-        }
-    }
-}
-
-impl std::fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// What the session tells the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -145,23 +103,6 @@ pub enum Event {
     PacketOut(Packet),
     /// The session is closed; the last event it emits, exactly once.
     Closed(CloseReason),
-}
-
-/// Why [`Session::send`] refused a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SendError {
-    /// The session's send buffer is at its bound (`max_buffered_packets` or
-    /// `max_buffered_bytes`): retry after [`Event::Flushed`].
-    #[error("send buffer full")]
-    Full,
-    /// The session is closing or closed.
-    #[error("session closed")]
-    Closed,
-    /// A v4 polling session cannot carry text containing U+001E, the payload separator,
-    /// which the protocol does not escape.
-    #[error("text containing U+001E cannot be sent over v4 polling")]
-    Unencodable,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

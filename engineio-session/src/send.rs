@@ -1,0 +1,22 @@
+//! Sending: message ids and refusals.
+
+/// Numbers the messages an application sends on a session, in order, from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SendId(pub u64);
+
+/// Why a session's `send` refused a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The session's send buffer is at its bound (`max_buffered_packets` or
+    /// `max_buffered_bytes`): retry after a `Flushed` event.
+    #[error("send buffer full")]
+    Full,
+    /// The session is closing or closed.
+    #[error("session closed")]
+    Closed,
+    /// A v4 session on polling cannot carry text containing U+001E, the payload separator,
+    /// which the protocol does not escape.
+    #[error("text containing U+001E cannot be sent over v4 polling")]
+    Unencodable,
+}

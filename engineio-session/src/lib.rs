@@ -2,13 +2,16 @@
 //!
 //! The server half: [`Server`] routes requests and opens sessions; each [`Session`] is a
 //! machine fed with [`Input`]s and the time, that hands back [`Transmit`]s (what to write),
-//! [`Event`]s (what the application hears) and a deadline. Nothing here reads a clock,
+//! [`Event`]s (what the application hears) and a deadline. The client half,
+//! [`ClientSession`], has the same shape: [`ClientInput`] in, [`ClientTransmit`] and
+//! [`ClientEvent`] out. Nothing here reads a clock,
 //! sleeps, spawns, locks or touches a socket; time is an argument ([`Instant`]) and session
 //! ids come from an injected, seedable generator ([`SidGenerator`]).
 //!
 //! The runtime adapters (`engineio-tokio`, `engineio-smol`) move bytes and timers for these
 //! machines; a custom event loop or a simulator can do the same.
 
+mod client;
 mod close;
 mod config;
 mod headers;
@@ -17,6 +20,9 @@ mod server;
 mod sid;
 mod time;
 
+pub use client::{
+    ClientConfig, ClientEvent, ClientInput, ClientSession, ClientTransmit, CookieJar,
+};
 pub use close::CloseReason;
 pub use config::{
     CompressionConfig, CookieConfig, CorsConfig, CorsOrigin, SameSite, ServerConfig, Transports,

@@ -1,5 +1,26 @@
-//! Engine.IO server and client on Tokio, hyper 1 and tungstenite.
+//! Engine.IO on Tokio, hyper 1 and tungstenite.
 //!
-//! Not built yet: this crate is filled by the Tokio issue.
+//! The protocol lives in [`engineio_session`]; this crate only moves bytes and timers for its
+//! machines: one task per session owns the session machine, HTTP handlers and WebSocket
+//! readers feed it over a channel, and it performs what the machine asks.
+//!
+//! - Server: [`EngineIo`] with [`serve`], or as a tower service/layer (axum).
+//! - WebSocket messages are limited to the server's `max_payload` (not tungstenite's 64 MiB).
+//!   permessage-deflate is not offered: tungstenite 0.30 does not implement it.
 
-pub use engineio_proto as proto;
+mod clock;
+mod metrics;
+mod server;
+mod ws;
+
+pub use engineio_session as session;
+pub use engineio_session::proto;
+pub use engineio_session::{CloseReason, SendError, ServerConfig, Sid};
+pub use metrics::{Metrics, MetricsSnapshot};
+pub use server::{
+    serve, serve_with, Builder, Connections, EngineIo, EngineIoLayer, EngineIoService, Handled,
+    NotFound, RemoteAddr, RequestInfo, Socket, SocketEvent, SocketSender,
+};
+
+/// Errors from bodies and services, boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

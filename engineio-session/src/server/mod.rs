@@ -366,8 +366,6 @@ impl Server {
     /// packet on the polling response, or the WebSocket acceptance followed by the open
     /// packet. `verdict` is the application's answer when the handshake needed one (pass
     /// [`Verdict::Allow`] otherwise).
-    // The session in `Ok` is larger than the response in `Err`: boxing would not help.
-    #[allow(clippy::result_large_err)]
     pub fn accept(
         &mut self,
         now: Instant,

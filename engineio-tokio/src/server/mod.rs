@@ -1,0 +1,384 @@
+//! The server: a hyper service for the Engine.IO path, one task per session.
+
+mod serve;
+mod service;
+mod socket;
+mod task;
+
+pub use serve::{serve, serve_with};
+pub use service::{EngineIoLayer, EngineIoService, NotFound};
+pub use socket::{RemoteAddr, RequestInfo, Socket, SocketEvent, SocketSender};
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use engineio_session::proto::Transport;
+use engineio_session::{RandomSids, ReqId, RequestKind, Route, Server, ServerConfig, Sid, Verdict};
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+
+use crate::clock::Clock;
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::ws::Upgrade;
+use task::{AbortGuard, Cmd, Pending, Task};
+
+type AllowRequest = Arc<
+    dyn Fn(RequestInfo) -> Pin<Box<dyn Future<Output = Result<(), Option<String>>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// What every session task and request handler share.
+pub(crate) struct Shared {
+    server: Mutex<Server>,
+    sessions: Mutex<HashMap<Sid, mpsc::Sender<Cmd>>>,
+    pub(crate) clock: Clock,
+    pub(crate) metrics: Metrics,
+    pub(crate) max_payload: usize,
+    connections: mpsc::Sender<Socket>,
+    allow_request: Option<AllowRequest>,
+    next_req: AtomicU64,
+    stopping: watch::Sender<bool>,
+    emptied: Notify,
+}
+
+impl Shared {
+    fn server(&self) -> MutexGuard<'_, Server> {
+        self.server.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<Sid, mpsc::Sender<Cmd>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn remove(&self, sid: Sid) {
+        let mut s = self.sessions();
+        s.remove(&sid);
+        if s.is_empty() {
+            self.emptied.notify_waiters();
+        }
+    }
+
+    fn next_id(&self) -> ReqId {
+        ReqId(self.next_req.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// An Engine.IO server on Tokio. Cheap to clone; mount it with [`serve`], as a hyper/tower
+/// service ([`service`](Self::service)) or as a tower layer in axum ([`layer`](Self::layer)).
+///
+/// ```no_run
+/// use engineio_tokio::{EngineIo, SocketEvent};
+/// # async fn run() -> std::io::Result<()> {
+/// let (engine, mut connections) = EngineIo::new(Default::default());
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// tokio::spawn(engineio_tokio::serve(listener, engine.clone()));
+/// while let Some(mut socket) = connections.accept().await {
+///     tokio::spawn(async move {
+///         while let Some(SocketEvent::Message(m)) = socket.recv().await {
+///             let _ = socket.send(m).await; // echo
+///         }
+///     });
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct EngineIo {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for EngineIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineIo").finish_non_exhaustive()
+    }
+}
+
+/// New sessions, for the application to accept.
+#[derive(Debug)]
+pub struct Connections(mpsc::Receiver<Socket>);
+
+impl Connections {
+    /// The next new session; `None` once the server is gone.
+    pub async fn accept(&mut self) -> Option<Socket> {
+        self.0.recv().await
+    }
+}
+
+/// Builds an [`EngineIo`] with options beyond [`ServerConfig`].
+pub struct Builder {
+    config: ServerConfig,
+    allow_request: Option<AllowRequest>,
+    backlog: usize,
+}
+
+impl Builder {
+    /// Decide, asynchronously, whether a handshake may open a session (authentication before
+    /// a session exists). `Err(Some(message))` refuses with that message (403, code 4).
+    pub fn allow_request<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(RequestInfo) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Option<String>>> + Send + 'static,
+    {
+        self.allow_request = Some(Arc::new(move |info| Box::pin(f(info))));
+        self.config.allow_request = true;
+        self
+    }
+
+    /// How many new sessions may wait for [`Connections::accept`] (default 128); handshakes
+    /// wait beyond that.
+    pub fn backlog(mut self, n: usize) -> Self {
+        self.backlog = n.max(1);
+        self
+    }
+
+    /// The server and its stream of new sessions.
+    pub fn build(self) -> (EngineIo, Connections) {
+        let mut seed = [0u8; 32];
+        // Session ids guard sessions: seed them from the OS unless a seed is configured.
+        let sids = match self.config.seed {
+            Some(s) => RandomSids::from_u64(s),
+            None => {
+                let _ = getrandom::fill(&mut seed);
+                RandomSids::from_entropy(seed)
+            }
+        };
+        let max_payload = self.config.max_payload;
+        let (tx, rx) = mpsc::channel(self.backlog);
+        let shared = Shared {
+            server: Mutex::new(Server::with_sid_generator(self.config, sids)),
+            sessions: Mutex::new(HashMap::new()),
+            clock: Clock::new(),
+            metrics: Metrics::default(),
+            max_payload,
+            connections: tx,
+            allow_request: self.allow_request,
+            next_req: AtomicU64::new(1),
+            stopping: watch::channel(false).0,
+            emptied: Notify::new(),
+        };
+        (
+            EngineIo {
+                shared: Arc::new(shared),
+            },
+            Connections(rx),
+        )
+    }
+}
+
+/// The outcome of [`EngineIo::handle`].
+#[derive(Debug)]
+pub enum Handled<B> {
+    /// The Engine.IO answer.
+    Response(Response<Bytes>),
+    /// Not an Engine.IO request: here it is back, for the rest of the application.
+    Pass(Request<B>),
+}
+
+impl EngineIo {
+    /// A server with `config` and default options.
+    pub fn new(config: ServerConfig) -> (EngineIo, Connections) {
+        EngineIo::builder(config).build()
+    }
+
+    /// A builder for more options.
+    pub fn builder(config: ServerConfig) -> Builder {
+        Builder {
+            config,
+            allow_request: None,
+            backlog: 128,
+        }
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.shared.metrics.snapshot()
+    }
+
+    /// A hyper/tower service answering the Engine.IO path and 404 elsewhere.
+    pub fn service(&self) -> EngineIoService<NotFound> {
+        EngineIoService::new(self.clone(), NotFound)
+    }
+
+    /// A tower layer that answers the Engine.IO path and passes other requests on (axum).
+    pub fn layer(&self) -> EngineIoLayer {
+        EngineIoLayer::new(self.clone())
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    pub fn is_stopping(&self) -> bool {
+        *self.shared.stopping.borrow()
+    }
+
+    pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
+        self.shared.stopping.subscribe()
+    }
+
+    /// Graceful shutdown: refuse new sessions, close every session with `server shutting
+    /// down`, and wait up to `grace` for them to flush and end. Returns whether all ended.
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        self.shared.stopping.send_replace(true);
+        self.shared.server().shutdown();
+        let senders: Vec<_> = self.shared.sessions().values().cloned().collect();
+        for s in senders {
+            let _ = s.send(Cmd::Shutdown).await;
+        }
+        let wait = async {
+            loop {
+                let notified = self.shared.emptied.notified();
+                if self.shared.sessions().is_empty() {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(grace, wait).await.is_ok()
+    }
+
+    /// Answers one request if it is for Engine.IO.
+    pub async fn handle<B>(&self, mut req: Request<B>) -> Handled<B>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<crate::BoxError>,
+    {
+        let route = {
+            let head = engineio_session::RequestHead::from(&req);
+            self.shared.server().route(head)
+        };
+        match route {
+            Route::Pass => Handled::Pass(req),
+            Route::Respond(r) => Handled::Response(r),
+            Route::Handshake(hs) => Handled::Response(self.handshake(req, hs).await),
+            Route::Session { sid, request } => {
+                let Some(tx) = self.shared.sessions().get(&sid).cloned() else {
+                    return Handled::Response(self.shared.server().unknown_session(&request));
+                };
+                let upgrade = match request.kind() {
+                    RequestKind::WebSocket => match Upgrade::take(&mut req) {
+                        Ok(u) => Some(u),
+                        Err(r) => return Handled::Response(r),
+                    },
+                    _ => None,
+                };
+                let body = match request.kind() {
+                    RequestKind::Post { .. } => Some(box_body(req.into_body())),
+                    _ => None,
+                };
+                let id = self.shared.next_id();
+                let (reply, answer) = oneshot::channel();
+                let fallback = request.clone();
+                let cmd = Cmd::Request {
+                    id,
+                    request,
+                    reply,
+                    body,
+                    upgrade,
+                };
+                if tx.send(cmd).await.is_err() {
+                    return Handled::Response(self.shared.server().unknown_session(&fallback));
+                }
+                let mut guard = AbortGuard {
+                    tx,
+                    id,
+                    armed: true,
+                };
+                let r = answer.await;
+                guard.armed = false;
+                Handled::Response(
+                    r.unwrap_or_else(|_| self.shared.server().unknown_session(&fallback)),
+                )
+            }
+        }
+    }
+
+    async fn handshake<B>(
+        &self,
+        mut req: Request<B>,
+        hs: engineio_session::HandshakeRequest,
+    ) -> Response<Bytes> {
+        let info = RequestInfo {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            headers: req.headers().clone(),
+            remote_addr: req.extensions().get::<RemoteAddr>().map(|a| a.0),
+        };
+        let verdict = match (&self.shared.allow_request, hs.needs_verdict()) {
+            (Some(f), true) => match f(info.clone()).await {
+                Ok(()) => Verdict::Allow,
+                Err(message) => Verdict::Deny(message),
+            },
+            _ => Verdict::Allow,
+        };
+        let upgrade = if hs.transport() == Transport::Websocket {
+            match Upgrade::take(&mut req) {
+                Ok(u) => Some(u),
+                Err(r) => return r,
+            }
+        } else {
+            None
+        };
+        let id = self.shared.next_id();
+        let now = self.shared.clock.now();
+        let accepted = self.shared.server().accept(now, hs, id, verdict);
+        let (sid, session) = match accepted {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let (tx, rx) = mpsc::channel(64);
+        let (app_tx, app_rx) = mpsc::channel(256);
+        let transport = Arc::new(AtomicU8::new(socket::transport_code(session.transport())));
+        let socket = Socket {
+            sender: SocketSender {
+                sid,
+                version: session.version(),
+                cmds: tx.clone(),
+                transport: transport.clone(),
+            },
+            events: app_rx,
+            request: Arc::new(info),
+        };
+        let (reply, answer) = oneshot::channel();
+        let mut pending = HashMap::new();
+        pending.insert(
+            id,
+            Pending {
+                reply,
+                body: None,
+                upgrade,
+            },
+        );
+        self.shared.sessions().insert(sid, tx.clone());
+        let task = Task {
+            session,
+            rx,
+            tx: tx.clone(),
+            app: app_tx,
+            shared: self.shared.clone(),
+            pending,
+            transport,
+        };
+        let span = tracing::info_span!("engineio_session", %sid);
+        tokio::spawn(tracing::Instrument::instrument(task.run(), span));
+        if self.shared.connections.send(socket).await.is_err() {
+            let _ = tx.send(Cmd::Close).await;
+        }
+        answer.await.unwrap_or_else(|_| {
+            let mut r = Response::new(Bytes::new());
+            *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        })
+    }
+}
+
+fn box_body<B>(body: B) -> task::BoxBody
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::BoxError>,
+{
+    body.map_err(Into::into).boxed_unsync()
+}

@@ -1,0 +1,153 @@
+//! The application's side of a session.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use engineio_session::proto::{Message, ProtocolVersion, Transport};
+use engineio_session::{CloseReason, SendError, Sid};
+use http::{HeaderMap, Method, Uri};
+use tokio::sync::{mpsc, oneshot};
+
+use super::task::Cmd;
+
+/// The request that opened a session (or asks for one, in `allow_request`).
+#[derive(Clone, Debug)]
+pub struct RequestInfo {
+    /// Method.
+    pub method: Method,
+    /// Target.
+    pub uri: Uri,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// The peer's address, when the server knows it (`serve` does; behind axum, when the
+    /// [`RemoteAddr`] extension is set).
+    pub remote_addr: Option<SocketAddr>,
+}
+
+impl RequestInfo {
+    /// The first address of `X-Forwarded-For`, as a proxy in front reports the client.
+    pub fn forwarded_for(&self) -> Option<&str> {
+        self.headers
+            .get("x-forwarded-for")?
+            .to_str()
+            .ok()?
+            .split(',')
+            .next()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// A request extension carrying the peer's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemoteAddr(pub SocketAddr);
+
+/// What happens on a session, for the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocketEvent {
+    /// A message from the client.
+    Message(Message),
+    /// The session now runs over WebSocket.
+    Upgraded,
+    /// The session is closed (the last event).
+    Closed(CloseReason),
+}
+
+pub(crate) fn transport_code(t: Transport) -> u8 {
+    match t {
+        Transport::Polling => 0,
+        Transport::Websocket => 1,
+    }
+}
+
+/// One client's session, for the application: receive with [`recv`](Self::recv), send with
+/// [`send`](Self::send) or a cloned [`SocketSender`]. Dropping the `Socket` closes the session.
+#[derive(Debug)]
+pub struct Socket {
+    pub(crate) sender: SocketSender,
+    pub(crate) events: mpsc::Receiver<SocketEvent>,
+    pub(crate) request: Arc<RequestInfo>,
+}
+
+/// A cloneable handle for sending on a session.
+#[derive(Clone, Debug)]
+pub struct SocketSender {
+    pub(crate) sid: Sid,
+    pub(crate) version: ProtocolVersion,
+    pub(crate) cmds: mpsc::Sender<Cmd>,
+    pub(crate) transport: Arc<AtomicU8>,
+}
+
+impl Socket {
+    /// The session id.
+    pub fn sid(&self) -> Sid {
+        self.sender.sid
+    }
+
+    /// The protocol version.
+    pub fn version(&self) -> ProtocolVersion {
+        self.sender.version
+    }
+
+    /// The transport in use now.
+    pub fn transport(&self) -> Transport {
+        self.sender.transport()
+    }
+
+    /// The request that opened the session.
+    pub fn request(&self) -> &RequestInfo {
+        &self.request
+    }
+
+    /// The next event; `None` after [`SocketEvent::Closed`].
+    pub async fn recv(&mut self) -> Option<SocketEvent> {
+        self.events.recv().await
+    }
+
+    /// Sends a message, waiting while the session's send buffer is full.
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        self.sender.send(message).await
+    }
+
+    /// Closes the session (`forced close`) after what is queued.
+    pub async fn close(&self) {
+        self.sender.close().await;
+    }
+
+    /// A cloneable sending handle.
+    pub fn sender(&self) -> SocketSender {
+        self.sender.clone()
+    }
+}
+
+impl SocketSender {
+    /// The session id.
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// The transport in use now.
+    pub fn transport(&self) -> Transport {
+        match self.transport.load(Ordering::Relaxed) {
+            0 => Transport::Polling,
+            _ => Transport::Websocket,
+        }
+    }
+
+    /// Sends a message, waiting while the session's send buffer is full; an error if the
+    /// session is closed or the message cannot be encoded on the transport.
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::Send(message.into(), tx)).await.is_err() {
+            return Err(SendError::Closed);
+        }
+        rx.await.unwrap_or(Err(SendError::Closed))
+    }
+
+    /// Closes the session (`forced close`) after what is queued.
+    pub async fn close(&self) {
+        let _ = self.cmds.send(Cmd::Close).await;
+    }
+}

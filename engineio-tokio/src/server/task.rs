@@ -1,0 +1,424 @@
+//! The driver loop: one task owns one session machine, feeds it, performs what it asks, and
+//! arms one timer. No protocol decision is made here.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use engineio_session::proto::{Frame, Message};
+use engineio_session::{Event, Input, ReqId, SendError, Session, SessionRequest, Transmit};
+use futures_util::stream::{SplitSink, StreamExt};
+use futures_util::SinkExt;
+use http::Response;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::WebSocketStream;
+
+use super::socket::{transport_code, SocketEvent};
+use super::Shared;
+use crate::ws::{self, Incoming, Upgrade};
+
+pub(crate) type BoxBody = http_body_util::combinators::UnsyncBoxBody<Bytes, crate::BoxError>;
+type WsSink = SplitSink<WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>, WsMessage>;
+
+/// What reaches a session task.
+pub(crate) enum Cmd {
+    Request {
+        id: ReqId,
+        request: SessionRequest,
+        reply: oneshot::Sender<Response<Bytes>>,
+        body: Option<BoxBody>,
+        upgrade: Option<Upgrade>,
+    },
+    PostBody(ReqId, Bytes),
+    PostTooLarge(ReqId),
+    Aborted(ReqId),
+    WsReady(ReqId, Box<WsSink>),
+    WsFrame(ReqId, Frame),
+    WsClosed(ReqId),
+    Send(Message, oneshot::Sender<Result<(), SendError>>),
+    Close,
+    Shutdown,
+}
+
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cmd")
+    }
+}
+
+/// A request waiting for its answer.
+pub(crate) struct Pending {
+    pub(crate) reply: oneshot::Sender<Response<Bytes>>,
+    pub(crate) body: Option<BoxBody>,
+    pub(crate) upgrade: Option<Upgrade>,
+}
+
+/// A WebSocket of the session: frames wait here until the upgrade completes.
+#[derive(Default)]
+struct WsState {
+    sink: Option<Box<WsSink>>,
+    queue: Vec<WsMessage>,
+    close: bool,
+    dirty: bool,
+}
+
+pub(crate) struct Task {
+    pub(crate) session: Session,
+    pub(crate) rx: mpsc::Receiver<Cmd>,
+    pub(crate) tx: mpsc::Sender<Cmd>,
+    pub(crate) app: mpsc::Sender<SocketEvent>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) pending: HashMap<ReqId, Pending>,
+    pub(crate) transport: Arc<AtomicU8>,
+}
+
+impl Task {
+    pub(crate) async fn run(mut self) {
+        let sid = self.session.sid();
+        let opened_on = self.session.transport();
+        self.shared.metrics.opened(opened_on);
+        let mut sockets: HashMap<ReqId, WsState> = HashMap::new();
+        let mut waiting: VecDeque<(Message, oneshot::Sender<Result<(), SendError>>)> =
+            VecDeque::new();
+        loop {
+            self.perform(&mut sockets, &mut waiting).await;
+            if self.session.is_closed() {
+                break;
+            }
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(|t| self.shared.clock.deadline(t));
+            let sleep = async {
+                match deadline {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                cmd = self.rx.recv() => match cmd {
+                    Some(cmd) => self.feed(cmd, &mut sockets, &mut waiting),
+                    None => break,
+                },
+                () = sleep => {
+                    let now = self.shared.clock.now();
+                    self.session.handle_timeout(now);
+                }
+            }
+        }
+        for (_, mut s) in sockets {
+            if let Some(sink) = s.sink.as_mut() {
+                let _ = sink.close().await;
+            }
+        }
+        self.shared.remove(sid);
+        let reason = self
+            .session
+            .close_reason()
+            .unwrap_or(engineio_session::CloseReason::ServerShuttingDown);
+        self.shared.metrics.closed(self.session.transport(), reason);
+        tracing::debug!(%sid, reason = reason.as_str(), "session closed");
+    }
+
+    fn feed(
+        &mut self,
+        cmd: Cmd,
+        sockets: &mut HashMap<ReqId, WsState>,
+        waiting: &mut VecDeque<(Message, oneshot::Sender<Result<(), SendError>>)>,
+    ) {
+        let now = self.shared.clock.now();
+        let input = match cmd {
+            Cmd::Request {
+                id,
+                request,
+                reply,
+                body,
+                upgrade,
+            } => {
+                self.pending.insert(
+                    id,
+                    Pending {
+                        reply,
+                        body,
+                        upgrade,
+                    },
+                );
+                Input::Request(id, request)
+            }
+            Cmd::PostBody(id, body) => {
+                self.shared.metrics.bytes_in(body.len());
+                Input::PostBody(id, body)
+            }
+            Cmd::PostTooLarge(id) => Input::PostTooLarge(id),
+            Cmd::Aborted(id) => {
+                if self.pending.remove(&id).is_none() {
+                    return;
+                }
+                Input::RequestAborted(id)
+            }
+            Cmd::WsReady(id, sink) => {
+                let s = sockets.entry(id).or_default();
+                s.sink = Some(sink);
+                s.dirty = true;
+                return;
+            }
+            Cmd::WsFrame(id, frame) => {
+                self.shared.metrics.bytes_in(frame.len());
+                Input::WsFrame(id, frame)
+            }
+            Cmd::WsClosed(id) => {
+                sockets.remove(&id);
+                Input::WsClosed(id)
+            }
+            Cmd::Send(message, reply) => {
+                if !waiting.is_empty() {
+                    waiting.push_back((message, reply));
+                    return;
+                }
+                match self.session.send(message.clone()) {
+                    Err(SendError::Full) => waiting.push_back((message, reply)),
+                    r => {
+                        if r.is_ok() {
+                            self.shared.metrics.message_out();
+                        }
+                        let _ = reply.send(r.map(|_| ()));
+                    }
+                }
+                return;
+            }
+            Cmd::Close => return self.session.close(now),
+            Cmd::Shutdown => return self.session.shutdown(now),
+        };
+        self.session.handle_input(now, input);
+    }
+
+    /// Drains the machine: performs every transmit, delivers every event.
+    async fn perform(
+        &mut self,
+        sockets: &mut HashMap<ReqId, WsState>,
+        waiting: &mut VecDeque<(Message, oneshot::Sender<Result<(), SendError>>)>,
+    ) {
+        loop {
+            while let Some(t) = self.session.poll_transmit() {
+                self.transmit(t, sockets).await;
+            }
+            let mut progressed = false;
+            while let Some(e) = self.session.poll_event() {
+                progressed = true;
+                self.event(e, waiting).await;
+            }
+            // Coalesced writes: one flush per socket per round.
+            let mut broken = Vec::new();
+            for (id, s) in sockets.iter_mut() {
+                if let Some(sink) = s.sink.as_mut() {
+                    for m in s.queue.drain(..) {
+                        if sink.feed(m).await.is_err() {
+                            broken.push(*id);
+                            break;
+                        }
+                        s.dirty = true;
+                    }
+                    if s.dirty {
+                        s.dirty = false;
+                        if sink.flush().await.is_err() {
+                            broken.push(*id);
+                        }
+                    }
+                    if s.close {
+                        let _ = sink.close().await;
+                    }
+                }
+            }
+            sockets.retain(|_, s| !(s.close && s.sink.is_some()));
+            for id in broken {
+                sockets.remove(&id);
+                progressed = true;
+                let now = self.shared.clock.now();
+                self.session.handle_input(now, Input::WsClosed(id));
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    async fn transmit(&mut self, t: Transmit, sockets: &mut HashMap<ReqId, WsState>) {
+        match t {
+            Transmit::Respond { req, response } => {
+                self.shared.metrics.bytes_out(response.body().len());
+                if let Some(p) = self.pending.remove(&req) {
+                    let _ = p.reply.send(response);
+                }
+            }
+            Transmit::ReadBody { req, limit } => {
+                let body = self.pending.get_mut(&req).and_then(|p| p.body.take());
+                if let Some(body) = body {
+                    tokio::spawn(read_body(body, limit, req, self.tx.clone()));
+                }
+            }
+            Transmit::AcceptWebSocket { req, headers } => {
+                if let Some(mut p) = self.pending.remove(&req) {
+                    if let Some(up) = p.upgrade.take() {
+                        let _ = p.reply.send(up.accept_response(headers));
+                        sockets.insert(req, WsState::default());
+                        let config = ws::config(self.shared.max_payload);
+                        tokio::spawn(run_websocket(up.on_upgrade, req, self.tx.clone(), config));
+                    }
+                }
+            }
+            Transmit::WsFrame { ws, frame } => {
+                self.shared.metrics.bytes_out(frame.len());
+                if let Some(s) = sockets.get_mut(&ws) {
+                    let m = ws::to_message(frame);
+                    match s.sink.as_mut() {
+                        Some(sink) if s.queue.is_empty() => {
+                            if sink.feed(m).await.is_ok() {
+                                s.dirty = true;
+                            }
+                        }
+                        _ => s.queue.push(m),
+                    }
+                }
+            }
+            Transmit::WsClose { ws } => {
+                if let Some(s) = sockets.get_mut(&ws) {
+                    s.close = true;
+                }
+            }
+        }
+    }
+
+    async fn event(
+        &mut self,
+        e: Event,
+        waiting: &mut VecDeque<(Message, oneshot::Sender<Result<(), SendError>>)>,
+    ) {
+        let to_app = match e {
+            Event::Message(m) => {
+                self.shared.metrics.message_in();
+                Some(SocketEvent::Message(m))
+            }
+            Event::Upgraded => {
+                self.shared.metrics.upgraded();
+                self.transport
+                    .store(transport_code(self.session.transport()), Ordering::Relaxed);
+                Some(SocketEvent::Upgraded)
+            }
+            Event::Closed(reason) => {
+                for (_, reply) in waiting.drain(..) {
+                    let _ = reply.send(Err(SendError::Closed));
+                }
+                Some(SocketEvent::Closed(reason))
+            }
+            Event::Flushed { .. } => {
+                while let Some((m, reply)) = waiting.pop_front() {
+                    match self.session.send(m.clone()) {
+                        Err(SendError::Full) => {
+                            waiting.push_front((m, reply));
+                            break;
+                        }
+                        r => {
+                            let _ = reply.send(r.map(|_| ()));
+                        }
+                    }
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(ev) = to_app {
+            if self.app.send(ev).await.is_err() && !self.session.is_closed() {
+                // The application dropped its socket: nobody listens, so close.
+                let now = self.shared.clock.now();
+                self.session.close(now);
+            }
+        }
+    }
+}
+
+async fn read_body(mut body: BoxBody, limit: usize, id: ReqId, tx: mpsc::Sender<Cmd>) {
+    // A body in one chunk (the common case) is kept as it is, without a copy.
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut len = 0usize;
+    let cmd = loop {
+        match body.frame().await {
+            None => {
+                let body = match chunks.len() {
+                    0 => Bytes::new(),
+                    1 => chunks.pop().unwrap_or_default(),
+                    _ => Bytes::from(chunks.concat()),
+                };
+                break Cmd::PostBody(id, body);
+            }
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    len += data.len();
+                    if len > limit {
+                        break Cmd::PostTooLarge(id);
+                    }
+                    chunks.push(data);
+                }
+            }
+            Some(Err(_)) => break Cmd::Aborted(id),
+        }
+    };
+    let _ = tx.send(cmd).await;
+}
+
+async fn run_websocket(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    id: ReqId,
+    tx: mpsc::Sender<Cmd>,
+    config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
+) {
+    let Ok(upgraded) = on_upgrade.await else {
+        let _ = tx.send(Cmd::WsClosed(id)).await;
+        return;
+    };
+    let ws =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    let (sink, mut stream) = ws.split();
+    if tx.send(Cmd::WsReady(id, Box::new(sink))).await.is_err() {
+        return;
+    }
+    while let Some(m) = stream.next().await {
+        match m.map(ws::from_message) {
+            Ok(Incoming::Frame(f)) => {
+                if tx.send(Cmd::WsFrame(id, f)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Incoming::Ignore) => {}
+            Ok(Incoming::Closed) | Err(_) => break,
+        }
+    }
+    let _ = tx.send(Cmd::WsClosed(id)).await;
+}
+
+/// Reports a request whose handler went away before its answer (the client disconnected).
+pub(crate) struct AbortGuard {
+    pub(crate) tx: mpsc::Sender<Cmd>,
+    pub(crate) id: ReqId,
+    pub(crate) armed: bool,
+}
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.tx.try_send(Cmd::Aborted(self.id)) {
+            let tx = self.tx.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = tx.send(cmd).await;
+                });
+            }
+        }
+    }
+}

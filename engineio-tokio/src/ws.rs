@@ -1,0 +1,90 @@
+//! WebSocket glue: frames to tungstenite messages and back, the server-side handshake.
+
+use bytes::Bytes;
+use engineio_session::proto::{Frame, Str};
+use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+/// What the WebSocket layer delivers, in the machines' terms.
+pub(crate) enum Incoming {
+    Frame(Frame),
+    /// Control frames tungstenite answers itself.
+    Ignore,
+    Closed,
+}
+
+pub(crate) fn to_message(frame: Frame) -> Message {
+    match frame {
+        Frame::Binary(b) => Message::Binary(b),
+        // Our frames are valid UTF-8 by construction; `Utf8Bytes` checks again.
+        Frame::Text(s) => match tungstenite::Utf8Bytes::try_from(s.into_bytes()) {
+            Ok(t) => Message::Text(t),
+            Err(_) => Message::Text(tungstenite::Utf8Bytes::from_static("")),
+        },
+    }
+}
+
+pub(crate) fn from_message(m: Message) -> Incoming {
+    match m {
+        Message::Text(t) => match Str::try_from(Bytes::from(t)) {
+            Ok(s) => Incoming::Frame(Frame::Text(s)),
+            Err(_) => Incoming::Closed,
+        },
+        Message::Binary(b) => Incoming::Frame(Frame::Binary(b)),
+        Message::Close(_) => Incoming::Closed,
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Incoming::Ignore,
+    }
+}
+
+/// The message size limit: the server's `maxPayload` plus the packet type, instead of
+/// tungstenite's 64 MiB default.
+pub(crate) fn config(max_payload: usize) -> WebSocketConfig {
+    let limit = max_payload.saturating_add(1);
+    WebSocketConfig::default()
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit))
+}
+
+/// The parts of an upgrade request the `101` needs, checked as RFC 6455 asks.
+pub(crate) struct Upgrade {
+    pub(crate) key: HeaderValue,
+    pub(crate) on_upgrade: hyper::upgrade::OnUpgrade,
+}
+
+impl Upgrade {
+    /// Takes the upgrade out of a request, or the response refusing it.
+    pub(crate) fn take<B>(req: &mut Request<B>) -> Result<Upgrade, Response<Bytes>> {
+        let h = req.headers();
+        let version_ok = h
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v.as_bytes() == b"13");
+        let key = h.get(header::SEC_WEBSOCKET_KEY).cloned();
+        match (version_ok, key) {
+            (true, Some(key)) => Ok(Upgrade {
+                key,
+                on_upgrade: hyper::upgrade::on(req),
+            }),
+            _ => {
+                let mut r = Response::new(Bytes::from_static(b"Bad WebSocket handshake"));
+                *r.status_mut() = StatusCode::BAD_REQUEST;
+                Err(r)
+            }
+        }
+    }
+
+    /// The `101 Switching Protocols` response, with the session's extra headers.
+    pub(crate) fn accept_response(&self, extra: HeaderMap) -> Response<Bytes> {
+        let accept = tungstenite::handshake::derive_accept_key(self.key.as_bytes());
+        let mut r = Response::new(Bytes::new());
+        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let h = r.headers_mut();
+        *h = extra;
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        if let Ok(v) = HeaderValue::from_str(&accept) {
+            h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+        }
+        r
+    }
+}

@@ -668,3 +668,34 @@ fn the_send_queue_is_bounded() {
         Err(SendError::Unencodable)
     );
 }
+
+#[test]
+fn v3_has_no_max_payload_and_coalesces_everything() {
+    // Regression: with no maxPayload (v3) the size check must not overflow.
+    let mut cfg = config();
+    cfg.version = ProtocolVersion::V3;
+    let mut c = C::new(cfg);
+    let (hs, _, _, _) = c.take_request(Method::GET);
+    c.respond(
+        hs,
+        200,
+        HeaderMap::new(),
+        payload(
+            ProtocolVersion::V3,
+            &[handshake(ProtocolVersion::V3, &[], None)],
+        ),
+    );
+    c.c.send("a").unwrap();
+    c.drain();
+    let (post, _, _, _) = c.take_request(Method::POST);
+    for m in ["b", "c", "d"] {
+        c.c.send(m).unwrap();
+    }
+    c.drain();
+    c.ok(post);
+    let (_, _, _, body) = c.take_request(Method::POST);
+    assert_eq!(
+        decode_post(ProtocolVersion::V3, &body),
+        [Packet::text("b"), Packet::text("c"), Packet::text("d")]
+    );
+}

@@ -5,14 +5,17 @@
 //! readers feed it over a channel, and it performs what the machine asks.
 //!
 //! - Server: [`EngineIo`] with [`serve`], or as a tower service/layer (axum).
+//! - Client: [`Client`], over hyper's client and tokio-tungstenite.
 //! - WebSocket messages are limited to the server's `max_payload` (not tungstenite's 64 MiB).
 //!   permessage-deflate is not offered: tungstenite 0.30 does not implement it.
 
+mod client;
 mod clock;
 mod metrics;
 mod server;
 mod ws;
 
+pub use client::{Client, ClientSender, ClientSocketEvent, ConnectError};
 pub use engineio_session as session;
 pub use engineio_session::proto;
 pub use engineio_session::{CloseReason, SendError, ServerConfig, Sid};

@@ -799,7 +799,7 @@ impl ClientSession {
         let mut n = 0;
         for p in &self.queue {
             let len = p.encoded_text_len(version) + 1;
-            if n > 0 && size + len > limit + 1 {
+            if n > 0 && size.saturating_add(len) > limit.saturating_add(1) {
                 break;
             }
             size += len;

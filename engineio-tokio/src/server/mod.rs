@@ -34,10 +34,17 @@ type AllowRequest = Arc<
         + Sync,
 >;
 
+/// A session task's two inboxes.
+#[derive(Clone)]
+struct Handle {
+    net: mpsc::Sender<Cmd>,
+    ctl: mpsc::Sender<Cmd>,
+}
+
 /// What every session task and request handler share.
 pub(crate) struct Shared {
     server: Mutex<Server>,
-    sessions: Mutex<HashMap<Sid, mpsc::Sender<Cmd>>>,
+    sessions: Mutex<HashMap<Sid, Handle>>,
     pub(crate) clock: Clock,
     pub(crate) metrics: Metrics,
     pub(crate) max_payload: usize,
@@ -53,7 +60,7 @@ impl Shared {
         self.server.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn sessions(&self) -> MutexGuard<'_, HashMap<Sid, mpsc::Sender<Cmd>>> {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<Sid, Handle>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -226,7 +233,7 @@ impl EngineIo {
         self.shared.server().shutdown();
         let senders: Vec<_> = self.shared.sessions().values().cloned().collect();
         for s in senders {
-            let _ = s.send(Cmd::Shutdown).await;
+            let _ = s.ctl.send(Cmd::Shutdown).await;
         }
         let wait = async {
             loop {
@@ -255,7 +262,7 @@ impl EngineIo {
             Route::Respond(r) => Handled::Response(r),
             Route::Handshake(hs) => Handled::Response(self.handshake(req, hs).await),
             Route::Session { sid, request } => {
-                let Some(tx) = self.shared.sessions().get(&sid).cloned() else {
+                let Some(tx) = self.shared.sessions().get(&sid).map(|h| h.net.clone()) else {
                     return Handled::Response(self.shared.server().unknown_session(&request));
                 };
                 let upgrade = match request.kind() {
@@ -330,13 +337,14 @@ impl EngineIo {
             Err(r) => return r,
         };
         let (tx, rx) = mpsc::channel(64);
+        let (ctl_tx, ctl_rx) = mpsc::channel(64);
         let (app_tx, app_rx) = mpsc::channel(256);
         let transport = Arc::new(AtomicU8::new(socket::transport_code(session.transport())));
         let socket = Socket {
             sender: SocketSender {
                 sid,
                 version: session.version(),
-                cmds: tx.clone(),
+                cmds: ctl_tx.clone(),
                 transport: transport.clone(),
             },
             events: app_rx,
@@ -352,20 +360,28 @@ impl EngineIo {
                 upgrade,
             },
         );
-        self.shared.sessions().insert(sid, tx.clone());
+        self.shared.sessions().insert(
+            sid,
+            Handle {
+                net: tx.clone(),
+                ctl: ctl_tx.clone(),
+            },
+        );
         let task = Task {
             session,
             rx,
+            ctl: ctl_rx,
             tx: tx.clone(),
             app: app_tx,
             shared: self.shared.clone(),
             pending,
             transport,
+            backlog: Default::default(),
         };
         let span = tracing::info_span!("engineio_session", %sid);
         tokio::spawn(tracing::Instrument::instrument(task.run(), span));
         if self.shared.connections.send(socket).await.is_err() {
-            let _ = tx.send(Cmd::Close).await;
+            let _ = ctl_tx.send(Cmd::Close).await;
         }
         answer.await.unwrap_or_else(|_| {
             let mut r = Response::new(Bytes::new());

@@ -51,6 +51,14 @@ impl std::fmt::Debug for Cmd {
     }
 }
 
+/// What woke the driver loop.
+enum Step {
+    Permit(Option<mpsc::OwnedPermit<SocketEvent>>),
+    Ctl(Option<Cmd>),
+    Net(Option<Cmd>),
+    Timeout,
+}
+
 /// A request waiting for its answer.
 pub(crate) struct Pending {
     pub(crate) reply: oneshot::Sender<Response<Bytes>>,
@@ -69,12 +77,19 @@ struct WsState {
 
 pub(crate) struct Task {
     pub(crate) session: Session,
+    /// Inputs from the network: requests, bodies, frames.
     pub(crate) rx: mpsc::Receiver<Cmd>,
+    /// Commands from the application and the server: send, close, shutdown. Read even while
+    /// the application lags, so its `send` never waits on its own `recv`.
+    pub(crate) ctl: mpsc::Receiver<Cmd>,
     pub(crate) tx: mpsc::Sender<Cmd>,
     pub(crate) app: mpsc::Sender<SocketEvent>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) pending: HashMap<ReqId, Pending>,
     pub(crate) transport: Arc<AtomicU8>,
+    /// Events the application has not taken yet. While any wait, network inputs are not read:
+    /// a slow application slows its client down instead of growing memory.
+    pub(crate) backlog: VecDeque<SocketEvent>,
 }
 
 impl Task {
@@ -85,9 +100,13 @@ impl Task {
         let mut sockets: HashMap<ReqId, WsState> = HashMap::new();
         let mut waiting: VecDeque<(Message, oneshot::Sender<Result<(), SendError>>)> =
             VecDeque::new();
+        let mut app_gone = false;
         loop {
             self.perform(&mut sockets, &mut waiting).await;
-            if self.session.is_closed() {
+            if app_gone {
+                self.backlog.clear();
+            }
+            if self.session.is_closed() && self.backlog.is_empty() {
                 break;
             }
             let deadline = self
@@ -100,15 +119,32 @@ impl Task {
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
-                cmd = self.rx.recv() => match cmd {
-                    Some(cmd) => self.feed(cmd, &mut sockets, &mut waiting),
-                    None => break,
-                },
-                () = sleep => {
-                    let now = self.shared.clock.now();
-                    self.session.handle_timeout(now);
+            let lagging = !self.backlog.is_empty();
+            let app = self.app.clone();
+            let step = tokio::select! {
+                biased;
+                permit = app.reserve_owned(), if lagging => Step::Permit(permit.ok()),
+                cmd = self.ctl.recv() => Step::Ctl(cmd),
+                cmd = self.rx.recv(), if !lagging => Step::Net(cmd),
+                () = sleep => Step::Timeout,
+            };
+            let now = self.shared.clock.now();
+            match step {
+                Step::Permit(Some(permit)) => {
+                    if let Some(ev) = self.backlog.pop_front() {
+                        permit.send(ev);
+                    }
                 }
+                // The application dropped its socket (or every sender): nobody listens.
+                Step::Permit(None) | Step::Ctl(None) => {
+                    app_gone = true;
+                    self.session.close(now);
+                }
+                Step::Ctl(Some(cmd)) | Step::Net(Some(cmd)) => {
+                    self.feed(cmd, &mut sockets, &mut waiting)
+                }
+                Step::Net(None) => break,
+                Step::Timeout => self.session.handle_timeout(now),
             }
         }
         for (_, mut s) in sockets {
@@ -210,7 +246,7 @@ impl Task {
             let mut progressed = false;
             while let Some(e) = self.session.poll_event() {
                 progressed = true;
-                self.event(e, waiting).await;
+                self.event(e, waiting);
             }
             // Coalesced writes: one flush per socket per round.
             let mut broken = Vec::new();
@@ -293,7 +329,7 @@ impl Task {
         }
     }
 
-    async fn event(
+    fn event(
         &mut self,
         e: Event,
         waiting: &mut VecDeque<(Message, oneshot::Sender<Result<(), SendError>>)>,
@@ -332,11 +368,7 @@ impl Task {
             _ => None,
         };
         if let Some(ev) = to_app {
-            if self.app.send(ev).await.is_err() && !self.session.is_closed() {
-                // The application dropped its socket: nobody listens, so close.
-                let now = self.shared.clock.now();
-                self.session.close(now);
-            }
+            self.backlog.push_back(ev);
         }
     }
 }

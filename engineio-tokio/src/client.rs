@@ -1,0 +1,461 @@
+//! The client: drives a [`ClientSession`] over hyper's client and tokio-tungstenite.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use engineio_session::proto::{Handshake, Message};
+use engineio_session::{
+    ClientConfig, ClientEvent, ClientInput, ClientSession, ClientTransmit, CloseReason, ReqId,
+    SendError,
+};
+use futures_util::stream::{SplitSink, StreamExt};
+use futures_util::SinkExt;
+use http::Request;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::clock::Clock;
+use crate::ws::{self, Incoming};
+
+type Http = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+type WsSink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, WsMessage>;
+
+/// What happens on a client connection, for the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientSocketEvent {
+    /// A message from the server.
+    Message(Message),
+    /// The connection now runs over WebSocket.
+    Upgraded,
+    /// The connection is closed (the last event). `local` is true when this side closed it.
+    Closed {
+        /// Why.
+        reason: CloseReason,
+        /// Whether the application closed it.
+        local: bool,
+    },
+}
+
+/// Why [`Client::connect`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The connection closed before the handshake completed.
+    #[error("connection closed before the handshake: {0}")]
+    Closed(CloseReason),
+}
+
+enum Cmd {
+    Input(ClientInput),
+    WsReady(ReqId, Box<WsSink>),
+    Send(Message, oneshot::Sender<Result<(), SendError>>),
+    Close,
+}
+
+/// An Engine.IO client connection on Tokio.
+///
+/// ```no_run
+/// use engineio_tokio::{Client, ClientSocketEvent};
+/// use engineio_tokio::session::ClientConfig;
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut client = Client::connect(ClientConfig::new("http://127.0.0.1:3000".parse()?)).await?;
+/// client.send("hello").await?;
+/// if let Some(ClientSocketEvent::Message(m)) = client.recv().await {
+///     println!("{m:?}");
+/// }
+/// client.close().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    cmds: mpsc::Sender<Cmd>,
+    events: mpsc::Receiver<ClientSocketEvent>,
+    handshake: Handshake,
+}
+
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cmd")
+    }
+}
+
+impl Client {
+    /// Connects and completes the handshake (the upgrade, if any, continues in the background).
+    pub async fn connect(config: ClientConfig) -> Result<Client, ConnectError> {
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let (ctl_tx, ctl_rx) = mpsc::channel(64);
+        let (ev_tx, mut ev_rx) = mpsc::channel(256);
+        let (open_tx, open_rx) = oneshot::channel();
+        let clock = Clock::new();
+        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();
+        let driver = Driver {
+            session: ClientSession::new(clock.now(), config),
+            clock,
+            http,
+            cmds: cmd_tx,
+            rx: cmd_rx,
+            ctl: ctl_rx,
+            events: ev_tx,
+            backlog: Default::default(),
+            open: Some(open_tx),
+            sinks: HashMap::new(),
+            waiting: Vec::new(),
+        };
+        tokio::spawn(driver.run());
+        match open_rx.await {
+            Ok(handshake) => Ok(Client {
+                cmds: ctl_tx,
+                events: ev_rx,
+                handshake,
+            }),
+            Err(_) => {
+                let reason = match ev_rx.recv().await {
+                    Some(ClientSocketEvent::Closed { reason, .. }) => reason,
+                    _ => CloseReason::TransportError,
+                };
+                Err(ConnectError::Closed(reason))
+            }
+        }
+    }
+
+    /// The handshake the server sent.
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> &str {
+        &self.handshake.sid
+    }
+
+    /// Sends a message, waiting while the send queue is full.
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        self.sender().send(message).await
+    }
+
+    /// A cloneable sending handle, to send while another task receives.
+    pub fn sender(&self) -> ClientSender {
+        ClientSender {
+            cmds: self.cmds.clone(),
+        }
+    }
+
+    /// The next event; `None` after [`ClientSocketEvent::Closed`].
+    pub async fn recv(&mut self) -> Option<ClientSocketEvent> {
+        self.events.recv().await
+    }
+
+    /// Closes the connection after what is queued (`forced close`).
+    pub async fn close(&self) {
+        let _ = self.cmds.send(Cmd::Close).await;
+    }
+}
+
+/// A cloneable handle for sending on a [`Client`].
+#[derive(Clone, Debug)]
+pub struct ClientSender {
+    cmds: mpsc::Sender<Cmd>,
+}
+
+impl ClientSender {
+    /// Sends a message, waiting while the send queue is full.
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::Send(message.into(), tx)).await.is_err() {
+            return Err(SendError::Closed);
+        }
+        rx.await.unwrap_or(Err(SendError::Closed))
+    }
+
+    /// Closes the connection after what is queued.
+    pub async fn close(&self) {
+        let _ = self.cmds.send(Cmd::Close).await;
+    }
+}
+
+enum Step {
+    Permit(Option<mpsc::OwnedPermit<ClientSocketEvent>>),
+    Cmd(Option<Cmd>),
+    Timeout,
+}
+
+struct Driver {
+    session: ClientSession,
+    clock: Clock,
+    http: Http,
+    /// For the tasks that feed network inputs back.
+    cmds: mpsc::Sender<Cmd>,
+    /// Network inputs.
+    rx: mpsc::Receiver<Cmd>,
+    /// The application's commands, read even while it lags on events.
+    ctl: mpsc::Receiver<Cmd>,
+    events: mpsc::Sender<ClientSocketEvent>,
+    /// Events the application has not taken; network inputs wait while any do.
+    backlog: std::collections::VecDeque<ClientSocketEvent>,
+    open: Option<oneshot::Sender<Handshake>>,
+    sinks: HashMap<ReqId, Box<WsSink>>,
+    waiting: Vec<(Message, oneshot::Sender<Result<(), SendError>>)>,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        loop {
+            self.perform().await;
+            if self.session.is_closed() && self.backlog.is_empty() {
+                break;
+            }
+            let deadline = self.session.poll_timeout().map(|t| self.clock.deadline(t));
+            let sleep = async {
+                match deadline {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let lagging = !self.backlog.is_empty();
+            let events = self.events.clone();
+            let step = tokio::select! {
+                biased;
+                permit = events.reserve_owned(), if lagging => Step::Permit(permit.ok()),
+                cmd = self.ctl.recv() => Step::Cmd(cmd),
+                cmd = self.rx.recv(), if !lagging => Step::Cmd(cmd),
+                () = sleep => Step::Timeout,
+            };
+            match step {
+                Step::Permit(Some(permit)) => {
+                    if let Some(ev) = self.backlog.pop_front() {
+                        permit.send(ev);
+                    }
+                }
+                Step::Permit(None) => {
+                    // Nobody listens any more.
+                    self.backlog.clear();
+                    let now = self.clock.now();
+                    self.session.close(now);
+                }
+                Step::Cmd(Some(cmd)) => self.feed(cmd),
+                Step::Cmd(None) => {
+                    let now = self.clock.now();
+                    self.session.close(now);
+                }
+                Step::Timeout => {
+                    let now = self.clock.now();
+                    self.session.handle_timeout(now);
+                }
+            }
+        }
+        for (_, mut sink) in self.sinks.drain() {
+            let _ = sink.close().await;
+        }
+        for (_, reply) in self.waiting.drain(..) {
+            let _ = reply.send(Err(SendError::Closed));
+        }
+    }
+
+    fn feed(&mut self, cmd: Cmd) {
+        let now = self.clock.now();
+        match cmd {
+            Cmd::Input(input) => {
+                if let ClientInput::WsClosed { ws } = &input {
+                    self.sinks.remove(ws);
+                }
+                self.session.handle_input(now, input);
+            }
+            Cmd::WsReady(ws, sink) => {
+                self.sinks.insert(ws, sink);
+            }
+            Cmd::Send(m, reply) => {
+                if !self.waiting.is_empty() {
+                    return self.waiting.push((m, reply));
+                }
+                match self.session.send(m.clone()) {
+                    Err(SendError::Full) => self.waiting.push((m, reply)),
+                    r => {
+                        let _ = reply.send(r.map(|_| ()));
+                    }
+                }
+            }
+            Cmd::Close => self.session.close(now),
+        }
+    }
+
+    async fn perform(&mut self) {
+        loop {
+            let mut progressed = false;
+            let mut dirty: Vec<ReqId> = Vec::new();
+            while let Some(t) = self.session.poll_transmit() {
+                progressed = true;
+                match t {
+                    ClientTransmit::HttpRequest {
+                        req,
+                        method,
+                        uri,
+                        headers,
+                        body,
+                    } => {
+                        let mut r = Request::new(Full::new(body));
+                        *r.method_mut() = method;
+                        *r.uri_mut() = uri;
+                        *r.headers_mut() = headers;
+                        let http = self.http.clone();
+                        let tx = self.cmds.clone();
+                        let limit = self.session.config().max_response_bytes;
+                        tokio::spawn(async move {
+                            let input = match http.request(r).await {
+                                Ok(resp) => {
+                                    let (parts, body) = resp.into_parts();
+                                    match Limited::new(body, limit).collect().await {
+                                        Ok(b) => ClientInput::HttpResponse {
+                                            req,
+                                            status: parts.status.as_u16(),
+                                            headers: parts.headers,
+                                            body: b.to_bytes(),
+                                        },
+                                        Err(_) => ClientInput::HttpFailed { req },
+                                    }
+                                }
+                                Err(_) => ClientInput::HttpFailed { req },
+                            };
+                            let _ = tx.send(Cmd::Input(input)).await;
+                        });
+                    }
+                    ClientTransmit::WsConnect { ws, uri, headers } => {
+                        let tx = self.cmds.clone();
+                        let limit = self.session.config().max_response_bytes;
+                        tokio::spawn(run_websocket(ws, uri, headers, limit, tx));
+                    }
+                    ClientTransmit::WsFrame { ws, frame } => {
+                        if let Some(sink) = self.sinks.get_mut(&ws) {
+                            if sink.feed(ws::to_message(frame)).await.is_err() {
+                                self.sinks.remove(&ws);
+                                let now = self.clock.now();
+                                self.session.handle_input(now, ClientInput::WsClosed { ws });
+                            } else {
+                                dirty.push(ws);
+                            }
+                        }
+                    }
+                    ClientTransmit::WsClose { ws } => {
+                        if let Some(mut sink) = self.sinks.remove(&ws) {
+                            let _ = sink.close().await;
+                        }
+                    }
+                }
+            }
+            for ws in dirty {
+                if let Some(sink) = self.sinks.get_mut(&ws) {
+                    let _ = sink.flush().await;
+                }
+            }
+            while let Some(e) = self.session.poll_event() {
+                progressed = true;
+                let out = match e {
+                    ClientEvent::Open(hs) => {
+                        if let Some(tx) = self.open.take() {
+                            let _ = tx.send(hs);
+                        }
+                        None
+                    }
+                    ClientEvent::Message(m) => Some(ClientSocketEvent::Message(m)),
+                    ClientEvent::Upgraded => Some(ClientSocketEvent::Upgraded),
+                    ClientEvent::Closed { reason, local } => {
+                        self.open = None;
+                        Some(ClientSocketEvent::Closed { reason, local })
+                    }
+                    ClientEvent::Flushed { .. } => {
+                        let waiting = std::mem::take(&mut self.waiting);
+                        let mut it = waiting.into_iter();
+                        for (m, reply) in it.by_ref() {
+                            match self.session.send(m.clone()) {
+                                Err(SendError::Full) => {
+                                    self.waiting.push((m, reply));
+                                    break;
+                                }
+                                r => {
+                                    let _ = reply.send(r.map(|_| ()));
+                                }
+                            }
+                        }
+                        self.waiting.extend(it);
+                        None
+                    }
+                    _ => None,
+                };
+                if let Some(ev) = out {
+                    self.backlog.push_back(ev);
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+}
+
+async fn run_websocket(
+    ws: ReqId,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+    limit: usize,
+    tx: mpsc::Sender<Cmd>,
+) {
+    let mut request = Request::new(());
+    *request.uri_mut() = uri.clone();
+    let Some(host) = uri.authority().map(|a| a.as_str().to_owned()) else {
+        let _ = tx.send(Cmd::Input(ClientInput::WsClosed { ws })).await;
+        return;
+    };
+    *request.headers_mut() = headers;
+    let h = request.headers_mut();
+    for (k, v) in [
+        ("host", host),
+        ("connection", "Upgrade".into()),
+        ("upgrade", "websocket".into()),
+        ("sec-websocket-version", "13".into()),
+        (
+            "sec-websocket-key",
+            tokio_tungstenite::tungstenite::handshake::client::generate_key(),
+        ),
+    ] {
+        if let Ok(v) = http::HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    }
+    let config = ws::config(limit);
+    let Ok((stream, response)) =
+        tokio_tungstenite::connect_async_with_config(request, Some(config), true).await
+    else {
+        let _ = tx.send(Cmd::Input(ClientInput::WsClosed { ws })).await;
+        return;
+    };
+    let (sink, mut stream) = stream.split();
+    let _ = tx.send(Cmd::WsReady(ws, Box::new(sink))).await;
+    let opened = ClientInput::WsOpened {
+        ws,
+        headers: response.headers().clone(),
+    };
+    if tx.send(Cmd::Input(opened)).await.is_err() {
+        return;
+    }
+    while let Some(m) = stream.next().await {
+        match m.map(ws::from_message) {
+            Ok(Incoming::Frame(frame)) => {
+                if tx
+                    .send(Cmd::Input(ClientInput::WsFrame { ws, frame }))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(Incoming::Ignore) => {}
+            Ok(Incoming::Closed) | Err(_) => break,
+        }
+    }
+    let _ = tx.send(Cmd::Input(ClientInput::WsClosed { ws })).await;
+}

@@ -51,7 +51,11 @@ pub(crate) struct Shared {
     connections: mpsc::Sender<Socket>,
     allow_request: Option<AllowRequest>,
     next_req: AtomicU64,
+    /// Set by `shutdown`: stop accepting connections and sessions.
     stopping: watch::Sender<bool>,
+    /// Set once sessions have ended (or the grace period is over): close HTTP connections.
+    /// Later than `stopping`, so polling clients can still fetch their close packet.
+    drained: watch::Sender<bool>,
     emptied: Notify,
 }
 
@@ -88,8 +92,10 @@ impl Shared {
 /// tokio::spawn(engineio_tokio::serve(listener, engine.clone()));
 /// while let Some(mut socket) = connections.accept().await {
 ///     tokio::spawn(async move {
-///         while let Some(SocketEvent::Message(m)) = socket.recv().await {
-///             let _ = socket.send(m).await; // echo
+///         while let Some(event) = socket.recv().await {
+///             if let SocketEvent::Message(m) = event {
+///                 let _ = socket.send(m).await; // echo
+///             }
 ///         }
 ///     });
 /// }
@@ -167,6 +173,7 @@ impl Builder {
             allow_request: self.allow_request,
             next_req: AtomicU64::new(1),
             stopping: watch::channel(false).0,
+            drained: watch::channel(false).0,
             emptied: Notify::new(),
         };
         (
@@ -226,6 +233,10 @@ impl EngineIo {
         self.shared.stopping.subscribe()
     }
 
+    pub(crate) fn drained(&self) -> watch::Receiver<bool> {
+        self.shared.drained.subscribe()
+    }
+
     /// Graceful shutdown: refuse new sessions, close every session with `server shutting
     /// down`, and wait up to `grace` for them to flush and end. Returns whether all ended.
     pub async fn shutdown(&self, grace: Duration) -> bool {
@@ -244,7 +255,9 @@ impl EngineIo {
                 notified.await;
             }
         };
-        tokio::time::timeout(grace, wait).await.is_ok()
+        let all_ended = tokio::time::timeout(grace, wait).await.is_ok();
+        self.shared.drained.send_replace(true);
+        all_ended
     }
 
     /// Answers one request if it is for Engine.IO.

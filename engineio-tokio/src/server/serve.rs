@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 use super::{EngineIo, EngineIoService, RemoteAddr};
 
 /// Serves `engine` on `listener` (HTTP/1.1 with upgrades), 404 for other paths, until
-/// [`EngineIo::shutdown`] is called; connections then finish their current exchange.
+/// [`EngineIo::shutdown`] is called: it then stops accepting, and open connections stay up
+/// until the sessions have ended (so polling clients can fetch their close packet), then
+/// finish their current exchange.
 pub async fn serve(listener: TcpListener, engine: EngineIo) -> std::io::Result<()> {
     serve_with(listener, engine.clone(), engine.service()).await
 }
@@ -50,7 +52,7 @@ where
             req.extensions_mut().insert(RemoteAddr(addr));
             req
         });
-        let mut stop = engine.stopping();
+        let mut stop = engine.drained();
         tokio::spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))

@@ -47,7 +47,18 @@ pub(crate) enum Cmd {
 
 impl std::fmt::Debug for Cmd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Cmd")
+        match self {
+            Cmd::Request { id, request, .. } => write!(f, "Request({id:?}, {:?})", request.kind()),
+            Cmd::PostBody(id, b) => write!(f, "PostBody({id:?}, {} bytes)", b.len()),
+            Cmd::PostTooLarge(id) => write!(f, "PostTooLarge({id:?})"),
+            Cmd::Aborted(id) => write!(f, "Aborted({id:?})"),
+            Cmd::WsReady(id, _) => write!(f, "WsReady({id:?})"),
+            Cmd::WsFrame(id, fr) => write!(f, "WsFrame({id:?}, {} bytes)", fr.len()),
+            Cmd::WsClosed(id) => write!(f, "WsClosed({id:?})"),
+            Cmd::Send(m, _) => write!(f, "Send({} bytes)", m.len()),
+            Cmd::Close => f.write_str("Close"),
+            Cmd::Shutdown => f.write_str("Shutdown"),
+        }
     }
 }
 
@@ -152,12 +163,12 @@ impl Task {
                 let _ = sink.close().await;
             }
         }
-        self.shared.remove(sid);
         let reason = self
             .session
             .close_reason()
             .unwrap_or(engineio_session::CloseReason::ServerShuttingDown);
         self.shared.metrics.closed(self.session.transport(), reason);
+        self.shared.remove(sid);
         tracing::debug!(%sid, reason = reason.as_str(), "session closed");
     }
 
@@ -167,6 +178,7 @@ impl Task {
         sockets: &mut HashMap<ReqId, WsState>,
         waiting: &mut VecDeque<(Message, oneshot::Sender<Result<(), SendError>>)>,
     ) {
+        tracing::trace!(?cmd, "input");
         let now = self.shared.clock.now();
         let input = match cmd {
             Cmd::Request {
@@ -195,6 +207,7 @@ impl Task {
                 if self.pending.remove(&id).is_none() {
                     return;
                 }
+                tracing::trace!(?id, "request aborted");
                 Input::RequestAborted(id)
             }
             Cmd::WsReady(id, sink) => {
@@ -208,6 +221,7 @@ impl Task {
                 Input::WsFrame(id, frame)
             }
             Cmd::WsClosed(id) => {
+                tracing::trace!(?id, "websocket closed");
                 sockets.remove(&id);
                 Input::WsClosed(id)
             }
@@ -272,6 +286,7 @@ impl Task {
             }
             sockets.retain(|_, s| !(s.close && s.sink.is_some()));
             for id in broken {
+                tracing::trace!(?id, "websocket write failed");
                 sockets.remove(&id);
                 progressed = true;
                 let now = self.shared.clock.now();

@@ -22,7 +22,26 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::clock::Clock;
 use crate::ws::{self, Incoming};
 
-type Http = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+#[cfg(feature = "rustls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "rustls"))]
+type Connector = HttpConnector;
+type Http = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
+
+fn connector() -> Connector {
+    #[cfg(feature = "rustls")]
+    {
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .build()
+    }
+    #[cfg(not(feature = "rustls"))]
+    {
+        HttpConnector::new()
+    }
+}
 type WsSink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, WsMessage>;
 
 /// What happens on a client connection, for the application.
@@ -93,7 +112,8 @@ impl Client {
         let (ev_tx, mut ev_rx) = mpsc::channel(256);
         let (open_tx, open_rx) = oneshot::channel();
         let clock = Clock::new();
-        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();
+        let http =
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector());
         let driver = Driver {
             session: ClientSession::new(clock.now(), config),
             clock,

@@ -5,7 +5,8 @@
 //! readers feed it over a channel, and it performs what the machine asks.
 //!
 //! - Server: [`EngineIo`] with [`serve`], or as a tower service/layer (axum).
-//! - Client: [`Client`], over hyper's client and tokio-tungstenite.
+//! - Client: [`Client`], over hyper's client and tokio-tungstenite; `https:`/`wss:` with the
+//!   `rustls` feature.
 //! - WebSocket messages are limited to the server's `max_payload` (not tungstenite's 64 MiB).
 //!   permessage-deflate is not offered: tungstenite 0.30 does not implement it.
 

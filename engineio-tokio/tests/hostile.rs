@@ -1,0 +1,145 @@
+//! Hostile WebSocket input over a raw socket: the WebSocket layer refuses it, the session
+//! closes cleanly, the server keeps serving.
+
+use std::time::Duration;
+
+use engineio_tokio::session::ClientConfig;
+use engineio_tokio::{Client, CloseReason, EngineIo, ServerConfig, SocketEvent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn server(
+    config: ServerConfig,
+) -> (
+    EngineIo,
+    std::net::SocketAddr,
+    tokio::sync::mpsc::Receiver<CloseReason>,
+) {
+    let (engine, mut connections) = EngineIo::new(config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(engineio_tokio::serve(listener, engine.clone()));
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some(mut s) = connections.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(e) = s.recv().await {
+                    if let SocketEvent::Closed(r) = e {
+                        let _ = tx.send(r).await;
+                    }
+                }
+            });
+        }
+    });
+    (engine, addr, rx)
+}
+
+/// Opens a WebSocket session by hand and reads the 101 and the open packet.
+async fn raw_websocket(addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+    s
+}
+
+/// A masked client frame.
+fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [1u8, 2, 3, 4];
+    let mut f = vec![first, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+async fn expect_close(rx: &mut tokio::sync::mpsc::Receiver<CloseReason>) -> CloseReason {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("session not closed")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn hostile_frames_close_the_session_cleanly() {
+    let (engine, addr, mut closes) = server(ServerConfig::default()).await;
+    let cases: [(&str, Vec<u8>); 4] = [
+        ("reserved bits", frame(0x80 | 0x40 | 0x1, b"4hi")),
+        ("invalid UTF-8 text", frame(0x81, b"4\xff\xfe")),
+        ("fragmented control frame", frame(0x09, b"")),
+        ("unknown opcode", frame(0x83, b"4hi")),
+    ];
+    for (name, bytes) in cases {
+        let mut s = raw_websocket(addr).await;
+        s.write_all(&bytes).await.unwrap();
+        let reason = expect_close(&mut closes).await;
+        assert_eq!(reason, CloseReason::TransportClose, "{name}");
+    }
+    // A close frame in the middle, and a reset connection, are clean closes too.
+    let mut s = raw_websocket(addr).await;
+    s.write_all(&frame(0x88, &[0x03, 0xe8])).await.unwrap();
+    assert_eq!(expect_close(&mut closes).await, CloseReason::TransportClose);
+    let s = raw_websocket(addr).await;
+    drop(s);
+    assert_eq!(expect_close(&mut closes).await, CloseReason::TransportClose);
+    // An oversize message is refused by the WebSocket layer (max_payload, not 64 MiB).
+    let (_engine2, addr2, mut closes2) = server(ServerConfig {
+        max_payload: 100,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut s = raw_websocket(addr2).await;
+    let mut big = vec![0x81u8, 0x80 | 126, 0, 200, 1, 2, 3, 4];
+    big.extend(std::iter::repeat_n(b'4' ^ 1, 200));
+    s.write_all(&big).await.unwrap();
+    assert_eq!(
+        expect_close(&mut closes2).await,
+        CloseReason::TransportClose
+    );
+    // The server still serves.
+    let client =
+        Client::connect(ClientConfig::new(format!("http://{addr}").parse().unwrap())).await;
+    assert!(client.is_ok());
+    assert_eq!(engine.metrics().closes[0], 6);
+}
+
+#[tokio::test]
+async fn upgrade_refused_before_101_and_reset_mid_request() {
+    let (_engine, addr, _closes) = server(ServerConfig::default()).await;
+    // An upgrade for an unknown sid gets its error status, never a 101.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"GET /engine.io/?EIO=4&transport=websocket&sid=nope HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    let r = String::from_utf8_lossy(&buf[..n]);
+    assert!(r.starts_with("HTTP/1.1 400"), "{r}");
+    assert!(
+        r.contains(r#"{"code":1,"message":"Session ID unknown"}"#),
+        "{r}"
+    );
+    // A request cut off mid-body: no panic, and the server goes on.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST /engine.io/?EIO=4&transport=polling&sid=nope HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n4ab")
+        .await
+        .unwrap();
+    drop(s);
+    let client =
+        Client::connect(ClientConfig::new(format!("http://{addr}").parse().unwrap())).await;
+    assert!(client.is_ok());
+}

@@ -1,7 +1,7 @@
 //! The decoding error.
 
 /// Why an input could not be decoded. Offsets are byte positions in the input given to the
-/// decoder that failed.
+/// decoder that failed (for a JSONP form body: in the payload once unescaped).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
@@ -35,11 +35,11 @@ pub enum DecodeError {
         offset: usize,
     },
     /// A packet type that is not one of `0`..`6` (or `b` for base64 binary).
-    #[error("unknown packet type {byte:#04x} at byte {offset}")]
+    #[error("unknown packet type {byte:#04x} in the packet at byte {offset}")]
     UnknownPacketType {
         /// The offending type byte.
         byte: u8,
-        /// Where it stands.
+        /// Where its packet starts (the type byte itself, or the `b` before it).
         offset: usize,
     },
     /// Binary data on a packet other than a message (only messages carry binary).

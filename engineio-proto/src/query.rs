@@ -43,8 +43,8 @@ pub enum QueryError {
     /// An Engine.IO parameter appears more than once.
     #[error("query parameter `{0}` is given more than once")]
     Repeated(&'static str),
-    /// `j` is not 1 to 9 ASCII digits.
-    #[error("JSONP index `j` must be 1 to 9 ASCII digits")]
+    /// `j` is not a number of 1 to 10 ASCII digits that fits a `u32`.
+    #[error("JSONP index `j` must be ASCII digits with a value below 2^32")]
     InvalidJsonpIndex,
 }
 
@@ -79,9 +79,9 @@ impl<'a> RequestQuery<'a> {
     }
 }
 
-/// `j` values: 1 to 9 ASCII digits, so the index fits a `u32`.
+/// `j` values: 1 to 10 ASCII digits whose value fits a `u32` (every index we can encode).
 pub(crate) fn parse_jsonp_index(s: &str) -> Option<u32> {
-    if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     s.parse().ok()

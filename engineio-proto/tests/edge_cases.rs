@@ -524,7 +524,19 @@ fn jsonp_form_body_without_d_is_an_error() {
 #[test]
 fn jsonp_index_must_be_digits_only() {
     assert_eq!(RequestQuery::parse("j=3").unwrap().jsonp, Some(3));
-    for bad in ["j=", "j=abc", "j=1a", "j=-1", "j=1234567890", "j=%2B1"] {
+    assert_eq!(
+        RequestQuery::parse("j=4294967295").unwrap().jsonp,
+        Some(u32::MAX)
+    );
+    for bad in [
+        "j=",
+        "j=abc",
+        "j=1a",
+        "j=-1",
+        "j=4294967296",
+        "j=12345678901",
+        "j=%2B1",
+    ] {
         assert_eq!(
             RequestQuery::parse(bad),
             Err(QueryError::InvalidJsonpIndex),

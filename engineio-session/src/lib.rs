@@ -19,6 +19,7 @@ mod send;
 mod server;
 mod sid;
 mod time;
+mod timers;
 
 pub use client::{
     ClientConfig, ClientEvent, ClientInput, ClientSession, ClientTransmit, CookieJar,

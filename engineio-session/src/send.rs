@@ -20,3 +20,12 @@ pub enum SendError {
     #[error("text containing U+001E cannot be sent over v4 polling")]
     Unencodable,
 }
+
+/// What a queued packet run or transmit carries of the application's messages: counted against
+/// the send bound until the host takes it, and reported as flushed up to `last`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Carried {
+    pub(crate) messages: usize,
+    pub(crate) bytes: usize,
+    pub(crate) last: Option<SendId>,
+}

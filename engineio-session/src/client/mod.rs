@@ -18,6 +18,8 @@ use engineio_proto::{
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Uri};
 
+use crate::send::Carried;
+use crate::timers::Timers;
 use crate::{CloseReason, Instant, ReqId, SendError, SendId};
 
 /// Everything that happens to a client from the outside, but the clock and the application's
@@ -169,13 +171,6 @@ enum Timer {
 
 const TIMERS: [Timer; 3] = [Timer::Connect, Timer::Heartbeat, Timer::Ping];
 
-#[derive(Clone, Copy, Debug, Default)]
-struct Carried {
-    messages: usize,
-    bytes: usize,
-    last: Option<SendId>,
-}
-
 /// One Engine.IO connection, client side: a sans-IO machine.
 ///
 /// It emits requests and WebSocket actions ([`ClientTransmit`]) and takes their outcomes
@@ -211,7 +206,7 @@ pub struct ClientSession {
     queued: Carried,
     next_id: u64,
     next_send_id: u64,
-    timers: [Option<Instant>; 3],
+    timers: Timers<3>,
     transmits: VecDeque<(ClientTransmit, Carried)>,
     events: VecDeque<ClientEvent>,
     cookies: CookieJar,
@@ -252,7 +247,7 @@ impl ClientSession {
             queued: Carried::default(),
             next_id: 0,
             next_send_id: 0,
-            timers: [None; 3],
+            timers: Timers::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             cookies: CookieJar::default(),
@@ -335,10 +330,9 @@ impl ClientSession {
             if self.is_closed() {
                 return;
             }
-            if self.timers[timer as usize].is_none_or(|t| t > now) {
+            if !self.timers.take_due(timer as usize, now) {
                 continue;
             }
-            self.timers[timer as usize] = None;
             match timer {
                 Timer::Connect | Timer::Heartbeat => {
                     self.close_now(CloseReason::PingTimeout, false)
@@ -420,7 +414,7 @@ impl ClientSession {
     /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None` once closed.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.iter().flatten().min().copied()
+        self.timers.next()
     }
 
     // ---- HTTP ---------------------------------------------------------------------------------
@@ -653,7 +647,7 @@ impl ClientSession {
     // ---- packets ------------------------------------------------------------------------------
 
     fn on_open(&mut self, now: Instant, hs: Handshake) {
-        self.timers[Timer::Connect as usize] = None;
+        self.timers.clear(Timer::Connect as usize);
         self.sid = Some(hs.sid.clone());
         self.ping_interval = Duration::from_millis(hs.ping_interval);
         self.ping_timeout = Duration::from_millis(hs.ping_timeout);
@@ -696,7 +690,7 @@ impl ClientSession {
         let v3 = self.config.version == ProtocolVersion::V3;
         if v3 {
             // v3 clients take any packet as a sign of life (engine.io-client 3.x).
-            if self.timers[Timer::Ping as usize].is_some() {
+            if self.timers.is_armed(Timer::Ping as usize) {
                 self.set(
                     Timer::Heartbeat,
                     now,
@@ -952,13 +946,13 @@ impl ClientSession {
         self.post = None;
         self.queue.clear();
         self.queued = Carried::default();
-        self.timers = [None; 3];
+        self.timers.clear_all();
         self.phase = Phase::Closed;
         self.events.push_back(ClientEvent::Closed { reason, local });
     }
 
     fn set(&mut self, timer: Timer, now: Instant, after: Duration) {
-        self.timers[timer as usize] = Some(now + after.max(Duration::from_millis(1)));
+        self.timers.set(timer as usize, now, after);
     }
 }
 

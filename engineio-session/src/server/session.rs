@@ -15,6 +15,8 @@ use http::{Response, StatusCode};
 use super::{encode_body, HandshakeRequest, ReqId, RequestKind, SessionRequest};
 use crate::config::ServerConfig;
 use crate::headers::{self, ContentEncoding};
+use crate::send::Carried;
+use crate::timers::Timers;
 use crate::{CloseReason, Instant, SendError, SendId, Sid};
 
 /// Everything that can happen to a session from the outside, but the clock and the
@@ -158,15 +160,6 @@ const TIMERS: [Timer; 5] = [
     Timer::Noop,
 ];
 
-/// What a queued transmit carries of the application's messages, released when the host
-/// takes it.
-#[derive(Clone, Copy, Debug, Default)]
-struct Carried {
-    messages: usize,
-    bytes: usize,
-    last: Option<SendId>,
-}
-
 /// One Engine.IO session, server side: a sans-IO machine.
 ///
 /// Feed it [`Input`]s, the application's [`send`](Self::send) and [`close`](Self::close),
@@ -226,7 +219,7 @@ pub struct Session {
     buffered: Carried,
     next_send_id: u64,
     ping_refreshed: bool,
-    timers: [Option<Instant>; 5],
+    timers: Timers<5>,
     transmits: VecDeque<(Transmit, Carried)>,
     events: VecDeque<Event>,
     scratch: BytesMut,
@@ -271,7 +264,7 @@ impl Session {
             buffered: Carried::default(),
             next_send_id: 0,
             ping_refreshed: false,
-            timers: [None; 5],
+            timers: Timers::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             scratch: BytesMut::new(),
@@ -372,10 +365,9 @@ impl Session {
             if self.is_closed() {
                 return;
             }
-            if self.timers[timer as usize].is_none_or(|t| t > now) {
+            if !self.timers.take_due(timer as usize, now) {
                 continue;
             }
-            self.timers[timer as usize] = None;
             match timer {
                 Timer::Close => {
                     if let State::Closing(reason) = self.state {
@@ -468,7 +460,7 @@ impl Session {
     /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None` once closed.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.iter().flatten().min().copied()
+        self.timers.next()
     }
 
     // ---- requests -----------------------------------------------------------------------------
@@ -652,8 +644,8 @@ impl Session {
         let Some(up) = self.upgrade.take() else {
             return;
         };
-        self.timers[Timer::Upgrade as usize] = None;
-        self.timers[Timer::Noop as usize] = None;
+        self.timers.clear(Timer::Upgrade as usize);
+        self.timers.clear(Timer::Noop as usize);
         // The old poll cycle ends with a noop; everything queued goes over the WebSocket.
         if let Some(get) = self.get.take() {
             self.respond_packets(get, &[Packet::Noop], Carried::default());
@@ -668,8 +660,8 @@ impl Session {
         let Some(up) = self.upgrade.take() else {
             return;
         };
-        self.timers[Timer::Upgrade as usize] = None;
-        self.timers[Timer::Noop as usize] = None;
+        self.timers.clear(Timer::Upgrade as usize);
+        self.timers.clear(Timer::Noop as usize);
         if close_ws {
             self.push(Transmit::WsClose { ws: up.ws });
         }
@@ -687,7 +679,7 @@ impl Session {
         // behind a large upload; push the deadline back once per ping (as the reference does).
         if v4
             && !self.ping_refreshed
-            && self.timers[Timer::PingTimeout as usize].is_some()
+            && self.timers.is_armed(Timer::PingTimeout as usize)
             && !matches!(p, Packet::Pong(_))
         {
             self.ping_refreshed = true;
@@ -704,7 +696,7 @@ impl Session {
             }
             Packet::Pong(_) if !v4 => self.close_now(CloseReason::TransportError, false),
             Packet::Pong(_) => {
-                self.timers[Timer::PingTimeout as usize] = None;
+                self.timers.clear(Timer::PingTimeout as usize);
                 if self.state == State::Open {
                     self.set(Timer::Ping, now, self.config.ping_interval);
                 }
@@ -844,8 +836,8 @@ impl Session {
             return;
         }
         self.abort_upgrade(true);
-        self.timers[Timer::Ping as usize] = None;
-        self.timers[Timer::PingTimeout as usize] = None;
+        self.timers.clear(Timer::Ping as usize);
+        self.timers.clear(Timer::PingTimeout as usize);
         if self.transport == Transport::Websocket {
             self.flush();
             if let Some(ws) = self.ws {
@@ -886,14 +878,13 @@ impl Session {
         }
         self.queue.clear();
         self.queued = Carried::default();
-        self.timers = [None; 5];
+        self.timers.clear_all();
         self.state = State::Closed(reason);
         self.events.push_back(Event::Closed(reason));
     }
 
     fn set(&mut self, timer: Timer, now: Instant, after: Duration) {
-        // A zero duration would fire forever at the same instant; time always moves on.
-        self.timers[timer as usize] = Some(now + after.max(Duration::from_millis(1)));
+        self.timers.set(timer as usize, now, after);
     }
 }
 

@@ -540,8 +540,10 @@ impl Session {
     }
 
     fn on_post_body(&mut self, now: Instant, id: ReqId, body: Bytes) {
+        // A body for a request we did not ask to read (the session closed meanwhile and
+        // answered it already, or a confused host): nothing to answer.
         let Some(slot) = self.post.take_if(|p| p.id == id) else {
-            return self.respond_bare(id, StatusCode::BAD_REQUEST, None);
+            return;
         };
         let mut packets = Vec::new();
         let limits = self.config.decode_limits();
@@ -576,8 +578,9 @@ impl Session {
     }
 
     fn on_post_too_large(&mut self, id: ReqId) {
-        let origin = self.post.take_if(|p| p.id == id).and_then(|p| p.origin);
-        self.respond_bare(id, StatusCode::PAYLOAD_TOO_LARGE, origin.as_ref());
+        if let Some(slot) = self.post.take_if(|p| p.id == id) {
+            self.respond_bare(id, StatusCode::PAYLOAD_TOO_LARGE, slot.origin.as_ref());
+        }
     }
 
     fn on_aborted(&mut self, now: Instant, id: ReqId) {

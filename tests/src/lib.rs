@@ -9,6 +9,34 @@
 //!
 //! Node.js and npm must be installed. When they are missing, or the install fails, the helpers
 //! panic with a message that says so: an interop test never passes without its peer.
+//!
+//! # Python peers from PyPI
+//!
+//! [`python_venv`] creates a virtual environment under the target directory with the PyPI
+//! packages a test needs (once), for the scripts in `tests/python/`.
+//!
+//! # Processes
+//!
+//! [`LineProcess`] runs a peer or server with every wait bounded; [`ServerProcess`] starts our
+//! echo example ([`ServerProcess::echo`]) or an echo server on a reference implementation
+//! ([`ServerProcess::node_engineio`], [`ServerProcess::python_engineio`]) on a free port;
+//! [`ClientPeer`] drives a reference client and [`run_echo_session`] runs the echo session of
+//! the interop tests, checked with [`check_echoes`].
+
+mod clients;
+mod messages;
+mod process;
+mod python;
+mod servers;
+
+pub use clients::{run_echo_session, ClientPeer, Expect, SessionReport, PEER_TIMEOUT};
+pub use messages::{check_echoes, generate_messages, EchoRules, EchoStats, MessageRules, Msg};
+pub use process::{LineProcess, PEER_STDERR_ENV};
+pub use python::{
+    py_peers_root, python_bin, python_package_version, python_script, python_venv, PYTHON_ENV,
+    PY_PEERS_DIR_ENV,
+};
+pub use servers::{echo_bin, ServerProcess, ECHO_BIN_ENV};
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -44,7 +72,7 @@ pub fn node_script(name: &str) -> PathBuf {
     node_scripts_dir().join(name)
 }
 
-fn node_bin() -> String {
+pub(crate) fn node_bin() -> String {
     std::env::var(NODE_ENV).unwrap_or_else(|_| "node".to_owned())
 }
 
@@ -52,14 +80,11 @@ fn npm_bin() -> String {
     std::env::var(NPM_ENV).unwrap_or_else(|_| "npm".to_owned())
 }
 
-/// Where npm peers are installed: `$ENGINEIO_NPM_PEERS_DIR`, else `npm-peers` in the cargo
-/// target directory of the running test binary (`<target>/debug/deps/<test>` → `<target>`).
-pub fn npm_peers_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os(PEERS_DIR_ENV) {
-        return PathBuf::from(dir);
-    }
+/// The cargo target directory: `$CARGO_TARGET_DIR`, else the one holding the running test
+/// binary (`<target>/debug/deps/<test>` → `<target>`), else `target` in the workspace.
+pub fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir).join("npm-peers");
+        return PathBuf::from(dir);
     }
     let exe = std::env::current_exe().ok();
     let target = exe.as_deref().and_then(|exe| {
@@ -69,9 +94,43 @@ pub fn npm_peers_root() -> PathBuf {
             .and_then(Path::parent)
             .map(Path::to_path_buf)
     });
-    target
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-        .join("npm-peers")
+    target.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// Where npm peers are installed: `$ENGINEIO_NPM_PEERS_DIR`, else `npm-peers` in the cargo
+/// target directory ([`target_dir`]).
+pub fn npm_peers_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os(PEERS_DIR_ENV) {
+        return PathBuf::from(dir);
+    }
+    target_dir().join("npm-peers")
+}
+
+/// The npm packages of the client and server interop tests: `engine.io-client` 6.x, 3.x
+/// (under the alias `eioc3`) and the `engine.io` 6.x server.
+pub const NODE_PEERS: &[&str] = &[
+    "engine.io-client@6",
+    "eioc3@npm:engine.io-client@3",
+    "engine.io@6",
+];
+
+/// [`NODE_PEERS`] installed (see [`npm_peer_dir`]).
+pub fn node_peers() -> PathBuf {
+    npm_peer_dir("engineio", NODE_PEERS)
+}
+
+/// The PyPI packages of the Python interop tests: the `python-engineio` client (with
+/// `requests` and `websocket-client`) and server (on `aiohttp`).
+pub const PYTHON_PEERS: &[&str] = &[
+    "python-engineio>=4.12,<5",
+    "requests>=2.28,<3",
+    "websocket-client>=1.6,<2",
+    "aiohttp>=3.9,<4",
+];
+
+/// [`PYTHON_PEERS`] installed in a virtual environment (see [`python_venv`]).
+pub fn python_peers() -> PathBuf {
+    python_venv("engineio", PYTHON_PEERS)
 }
 
 /// Panics unless `tool --version` runs; returns its version line.
@@ -102,7 +161,7 @@ fn spec_package_name(spec: &str) -> &str {
 }
 
 /// FNV-1a: a hash that stays the same across Rust releases, for naming cache directories.
-fn fnv1a(data: &[u8]) -> u64 {
+pub(crate) fn fnv1a(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })

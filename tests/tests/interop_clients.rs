@@ -1,0 +1,302 @@
+//! Real clients against our server: the reference client `engine.io-client` 6.x and 3.x (npm)
+//! under Node.js, and the `python-engineio` client (PyPI), each talking to engineio-tokio's
+//! `echo` example over loopback.
+//!
+//! Every test starts its own echo server and client process, opens one socket with the
+//! transport options under test, and echoes a few hundred messages in batches: text with
+//! multibyte and non-BMP characters, empty text, protocol-looking text, and binary from 0 to
+//! 64 KiB. Every echo must come back byte for byte, in order, as the same kind (text or
+//! binary); see [`engineio_tests::check_echoes`] for the only form difference tolerated. The
+//! test also checks the transports the client actually used (polling throughout, WebSocket
+//! throughout, or polling then WebSocket).
+//!
+//! The peers are installed on first use under the target directory (npm packages, and a Python
+//! virtual environment); later runs reuse them. `ENGINEIO_PEER_STDERR=1` shows the peers'
+//! stderr as they run.
+
+use engineio_tests::{
+    generate_messages, node_peers, npm_peer_version, python_package_version, python_peers,
+    run_echo_session, ClientPeer, EchoRules, Expect, MessageRules, ServerProcess,
+};
+use serde_json::{json, Value};
+
+/// Messages per session.
+const MESSAGES: usize = 300;
+/// Batches per session (a batch is sent at once, then its echoes awaited).
+const BATCHES: usize = 6;
+
+fn node_versions() {
+    let dir = node_peers();
+    println!(
+        "peers: engine.io-client {} and {} (as eioc3)",
+        npm_peer_version(&dir, "engine.io-client"),
+        npm_peer_version(&dir, "eioc3")
+    );
+}
+
+fn session(
+    peer: ClientPeer,
+    server_args: &[&str],
+    opts: Value,
+    rules: MessageRules,
+    expect: Expect,
+    seed: u64,
+) {
+    session_in(peer, server_args, opts, rules, expect, seed, BATCHES);
+}
+
+fn session_in(
+    mut peer: ClientPeer,
+    server_args: &[&str],
+    opts: Value,
+    rules: MessageRules,
+    expect: Expect,
+    seed: u64,
+    batches: usize,
+) {
+    let server = ServerProcess::echo(server_args);
+    let messages = generate_messages(seed, MESSAGES, &rules);
+    let echo_rules = EchoRules {
+        undefined_is_empty_text: true,
+    };
+    let report = run_echo_session(
+        &mut peer,
+        &server.url(),
+        opts.clone(),
+        &messages,
+        batches,
+        expect,
+        echo_rules,
+    );
+    println!(
+        "{} {opts}: {} messages, {} bytes echoed in {:?}; transports per batch {:?}; binary \
+         delivered as {:?}",
+        peer.name(),
+        report.stats.messages,
+        report.stats.bytes,
+        report.elapsed,
+        report.transports,
+        report.stats.binary_kinds,
+    );
+}
+
+fn v4_rules() -> MessageRules {
+    MessageRules::default()
+}
+
+fn python_rules() -> MessageRules {
+    MessageRules {
+        json_text: false,
+        ..MessageRules::default()
+    }
+}
+
+fn v3_rules() -> MessageRules {
+    MessageRules {
+        record_separator: true,
+        ..MessageRules::default()
+    }
+}
+
+// ---- engine.io-client 6.x -------------------------------------------------------------------
+
+#[test]
+fn eio6_polling() {
+    node_versions();
+    session(
+        ClientPeer::node("6"),
+        &[],
+        json!({ "transports": ["polling"] }),
+        v4_rules(),
+        Expect::Polling,
+        61,
+    );
+}
+
+#[test]
+fn eio6_polling_fetch_force_base64() {
+    session(
+        ClientPeer::node("6"),
+        &[],
+        json!({ "transports": ["fetch"], "forceBase64": true }),
+        v4_rules(),
+        Expect::Polling,
+        62,
+    );
+}
+
+#[test]
+fn eio6_websocket() {
+    session(
+        ClientPeer::node("6"),
+        &[],
+        json!({ "transports": ["websocket"] }),
+        v4_rules(),
+        Expect::Websocket,
+        63,
+    );
+}
+
+#[test]
+fn eio6_upgrade() {
+    session(
+        ClientPeer::node("6"),
+        &[],
+        json!({ "transports": ["polling", "websocket"] }),
+        v4_rules(),
+        Expect::Upgrade,
+        64,
+    );
+}
+
+#[test]
+fn eio6_fetch_upgrade() {
+    session(
+        ClientPeer::node("6"),
+        &[],
+        json!({ "transports": ["fetch", "websocket"] }),
+        v4_rules(),
+        Expect::Upgrade,
+        65,
+    );
+}
+
+// ---- engine.io-client 3.x (protocol 3) ------------------------------------------------------
+
+const EIO3: &[&str] = &["--allow-eio3"];
+
+#[test]
+fn eio3_polling() {
+    node_versions();
+    session(
+        ClientPeer::node("3"),
+        EIO3,
+        json!({ "transports": ["polling"] }),
+        v3_rules(),
+        Expect::Polling,
+        31,
+    );
+}
+
+#[test]
+fn eio3_polling_force_base64() {
+    session(
+        ClientPeer::node("3"),
+        EIO3,
+        json!({ "transports": ["polling"], "forceBase64": true }),
+        v3_rules(),
+        Expect::Polling,
+        32,
+    );
+}
+
+#[test]
+fn eio3_websocket() {
+    session(
+        ClientPeer::node("3"),
+        EIO3,
+        json!({ "transports": ["websocket"] }),
+        v3_rules(),
+        Expect::Websocket,
+        33,
+    );
+}
+
+#[test]
+fn eio3_websocket_force_base64() {
+    session(
+        ClientPeer::node("3"),
+        EIO3,
+        json!({ "transports": ["websocket"], "forceBase64": true }),
+        v3_rules(),
+        Expect::Websocket,
+        34,
+    );
+}
+
+#[test]
+fn eio3_upgrade() {
+    session(
+        ClientPeer::node("3"),
+        EIO3,
+        json!({ "transports": ["polling", "websocket"] }),
+        v3_rules(),
+        Expect::Upgrade,
+        35,
+    );
+}
+
+/// JSONP polling (`forceJSONP`): the client's JSONP transport needs a DOM, which the script
+/// emulates (see `installDomShim` in `tests/node/engineio_client.js`): `<script>` GETs and
+/// form POSTs go over Node's http module, and the client's own code does the rest.
+#[test]
+fn eio3_jsonp() {
+    session(
+        ClientPeer::node("3"),
+        EIO3,
+        json!({ "transports": ["polling"], "forceJSONP": true }),
+        MessageRules {
+            backslash_newline: false,
+            ..v3_rules()
+        },
+        Expect::Polling,
+        36,
+    );
+}
+
+// ---- python-engineio ------------------------------------------------------------------------
+
+fn python_versions() {
+    let venv = python_peers();
+    println!(
+        "peers: python-engineio {}, requests {}, websocket-client {}",
+        python_package_version(&venv, "python-engineio"),
+        python_package_version(&venv, "requests"),
+        python_package_version(&venv, "websocket-client"),
+    );
+}
+
+/// The python-engineio client refuses a polling response of more than 16 packets
+/// (`Payload.max_decode_packets`, "Unexpected packet from server, aborting", then a
+/// `transport error` close), which a server that has more queued (ours, and the reference
+/// `engine.io`, which sends its whole buffer) will send. So at most 15 messages are in flight
+/// here: 300 messages in 20 batches.
+#[test]
+fn python_polling() {
+    python_versions();
+    session_in(
+        ClientPeer::python(),
+        &[],
+        json!({ "transports": ["polling"] }),
+        python_rules(),
+        Expect::Polling,
+        71,
+        MESSAGES.div_ceil(15),
+    );
+}
+
+#[test]
+fn python_websocket() {
+    session(
+        ClientPeer::python(),
+        &[],
+        json!({ "transports": ["websocket"] }),
+        python_rules(),
+        Expect::Websocket,
+        72,
+    );
+}
+
+/// python-engineio upgrades inside `connect` (probe and `5` before it returns), so every
+/// batch goes over WebSocket; the open itself is on polling.
+#[test]
+fn python_upgrade() {
+    session(
+        ClientPeer::python(),
+        &[],
+        json!({ "transports": ["polling", "websocket"] }),
+        python_rules(),
+        Expect::Upgrade,
+        73,
+    );
+}

@@ -8,17 +8,24 @@
 // reported exactly as the client delivered them: a string as {"t": ...} (a string with lone
 // surrogates as {"ill_formed": "<JSON text>"}), binary data (Buffer, ArrayBuffer, typed array)
 // as {"b": ...} with {"kind": "<constructor name>"}, `undefined` as {"u": true}, anything else
-// as {"other": "<type>"}. The Rust side decides what is acceptable.
+// as {"other": "<type>"}; each also says which transport was current when it arrived
+// ({"via": "polling"}). The Rust side decides what is acceptable.
 //
 // Requests ({"op": NAME, ...}):
-//   connect {client: "6"|"3", url, opts, timeout_ms}  -> {ok, sid, transport (opened on)}
+//   connect {client: "6"|"3", url, opts, on_open: [M], timeout_ms}
+//       -> {ok, sid, transport (opened on)}
 //       opts go to the client as they are, except `transports`: names, where "fetch" (6.x
-//       only) selects the Fetch polling transport instead of XHR.
+//       only) selects the Fetch polling transport instead of XHR. `on_open` messages are sent
+//       in the open handler, before any upgrade can start: on the first transport.
 //   echo {messages: [M], timeout_ms}  -> {received: [M], transport, events}
 //       sends every message, then waits until as many messages have arrived (counting any
 //       that arrived earlier and were not yet taken).
+//   receive {count, timeout_ms}  -> {received: [M], transport, events}
+//       waits for `count` messages without sending (the echoes of `on_open`).
 //   wait_upgrade {timeout_ms}  -> {ok, transport, events}
-//   close {timeout_ms}  -> {ok, reason}
+//   wait_heartbeats {count, timeout_ms}  -> {ok, heartbeats}
+//       waits until `count` more heartbeats have happened (see `heartbeats` below).
+//   close {timeout_ms}  -> {ok, reason, heartbeats}
 // Any failure answers {"error": "...", "events": [...]}.
 //
 // JSONP (`forceJSONP`, 3.x only) needs a DOM: `<script>` elements for polls and a hidden
@@ -41,6 +48,9 @@ let inbox = [];
 let events = [];
 let closed = null;
 let waiters = [];
+// Heartbeats completed: 6.x emits "ping" when the server's ping arrives (it answers at once);
+// 3.x pings the server itself and emits "pong" when the server's answer arrives.
+let heartbeats = 0;
 
 function log(e) {
   if (e !== null) events.push(e);
@@ -118,15 +128,21 @@ async function connect(req) {
   inbox = [];
   events = [];
   closed = null;
+  heartbeats = 0;
   let opened = null;
   let failed = null;
   socket = makeSocket(req.client, req.url, req.opts || {});
   socket.on("open", () => {
     opened = transportName();
     log({ ev: "open", transport: opened });
+    for (const m of req.on_open || []) socket.send(decodeToSend(m));
   });
   socket.on("message", (data) => {
-    inbox.push(encodeReceived(data));
+    inbox.push({ ...encodeReceived(data), via: transportName() });
+    log(null);
+  });
+  socket.on(req.client === "3" ? "pong" : "ping", () => {
+    heartbeats++;
     log(null);
   });
   socket.on("upgrading", (t) => log({ ev: "upgrading", transport: t && t.name }));
@@ -156,6 +172,14 @@ async function echo(req) {
   return { received, transport: transportName() };
 }
 
+async function receive(req) {
+  if (!socket) throw new Error("not connected");
+  const want = req.count;
+  await until(() => inbox.length >= want || closed !== null, req.timeout_ms, `${want} messages`);
+  if (inbox.length < want) throw new Error(`closed (${closed}) after ${inbox.length} of ${want} messages`);
+  return { received: inbox.splice(0, want), transport: transportName() };
+}
+
 async function waitUpgrade(req) {
   if (!socket) throw new Error("not connected");
   await until(
@@ -173,10 +197,18 @@ async function close(req) {
   await until(() => closed !== null, req.timeout_ms, "close");
   const reason = closed;
   socket = null;
-  return { ok: true, reason };
+  return { ok: true, reason, heartbeats };
 }
 
-const OPS = { connect, echo, wait_upgrade: waitUpgrade, close };
+async function waitHeartbeats(req) {
+  if (!socket) throw new Error("not connected");
+  const want = heartbeats + req.count;
+  await until(() => heartbeats >= want || closed !== null, req.timeout_ms, `${req.count} heartbeats`);
+  if (closed !== null) throw new Error(`closed (${closed}) while waiting for heartbeats`);
+  return { ok: true, heartbeats };
+}
+
+const OPS = { connect, echo, receive, wait_upgrade: waitUpgrade, wait_heartbeats: waitHeartbeats, close };
 
 // ---- a DOM just large enough for engine.io-client 3.x's JSONP transport ----------------------
 

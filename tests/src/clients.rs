@@ -67,9 +67,17 @@ impl ClientPeer {
     }
 
     /// Opens a socket to `url` with client options `opts`; returns the answer (`sid`,
-    /// `transport`).
+    /// `transport`: the one it opened on).
     pub fn connect(&mut self, url: &str, opts: Value) -> Value {
-        let mut req = json!({ "op": "connect", "url": url, "opts": opts });
+        self.connect_sending(url, opts, &[])
+    }
+
+    /// Like [`connect`](Self::connect), and sends `on_open` from the client's open handler,
+    /// before an upgrade can begin (their echoes are then taken with
+    /// [`receive`](Self::receive)).
+    pub fn connect_sending(&mut self, url: &str, opts: Value, on_open: &[Msg]) -> Value {
+        let on_open: Vec<Value> = on_open.iter().map(Msg::to_json).collect();
+        let mut req = json!({ "op": "connect", "url": url, "opts": opts, "on_open": on_open });
         if let Some(c) = self.client {
             req["client"] = json!(c);
         }
@@ -80,6 +88,12 @@ impl ClientPeer {
     pub fn echo(&mut self, messages: &[Msg]) -> Value {
         let list: Vec<Value> = messages.iter().map(Msg::to_json).collect();
         self.request(json!({ "op": "echo", "messages": list }))
+    }
+
+    /// Waits for `count` messages without sending any; returns them as [`echo`](Self::echo)
+    /// does.
+    pub fn receive(&mut self, count: usize) -> Value {
+        self.request(json!({ "op": "receive", "count": count }))
     }
 
     /// Waits until the socket runs on WebSocket.
@@ -118,25 +132,52 @@ pub struct SessionReport {
     pub transports: Vec<String>,
     /// How long the session took, connect to close.
     pub elapsed: Duration,
+    /// Heartbeats the client saw in the whole session.
+    pub heartbeats: Option<u64>,
 }
 
-/// Connects `peer` to `url` with `opts`, echoes `messages` in `batches` batches (checking each
-/// echo byte for byte and in order, see [`check_echoes`]), checks the transports against
-/// `expect` and closes. For [`Expect::Upgrade`] the first batch is sent right after the open,
-/// while the upgrade is under way, then the session waits for the upgrade and sends the rest
-/// over WebSocket.
-pub fn run_echo_session(
-    peer: &mut ClientPeer,
-    url: &str,
-    opts: Value,
-    messages: &[Msg],
-    batches: usize,
-    expect: Expect,
-    rules: EchoRules,
-) -> SessionReport {
+/// One echo session: what [`run_echo_session`] does.
+#[derive(Clone, Debug)]
+pub struct EchoSession<'a> {
+    /// Client options (`transports`, `forceBase64`, ...), as the peer script takes them.
+    pub opts: Value,
+    /// The messages to echo.
+    pub messages: &'a [Msg],
+    /// Into how many batches they are cut (a batch is sent at once, then its echoes awaited).
+    pub batches: usize,
+    /// The transports the session must show.
+    pub expect: Expect,
+    /// Form differences tolerated in the echoes.
+    pub rules: EchoRules,
+    /// Halfway through, wait until the client has seen this many more heartbeats (0: don't).
+    pub heartbeats: u64,
+}
+
+/// Connects `peer` to `url` and echoes `session.messages` in batches, checking each echo
+/// byte for byte and in order (see [`check_echoes`]); checks the transports against
+/// `session.expect` and closes. For [`Expect::Upgrade`] the first batch is sent by the
+/// client's open handler, on polling, before the upgrade starts (the echoes come back on
+/// either side of it), then the session waits for the upgrade and sends the rest over
+/// WebSocket. Halfway through, it waits for `session.heartbeats` heartbeats, so they happen
+/// between batches of traffic.
+pub fn run_echo_session(peer: &mut ClientPeer, url: &str, session: &EchoSession) -> SessionReport {
+    let EchoSession {
+        opts,
+        messages,
+        batches,
+        expect,
+        rules,
+        heartbeats,
+    } = session.clone();
     let start = Instant::now();
     let name = peer.name().to_owned();
-    let open = peer.connect(url, opts.clone());
+    let per = messages.len().div_ceil(batches.max(1)).max(1);
+    let mut chunks = messages.chunks(per).peekable();
+    let on_open = match expect {
+        Expect::Upgrade => chunks.next().unwrap_or_default(),
+        _ => &[],
+    };
+    let open = peer.connect_sending(url, opts.clone(), on_open);
     let first = open["transport"].as_str().unwrap_or_default().to_owned();
     let want_first = if expect == Expect::Websocket {
         "websocket"
@@ -149,19 +190,25 @@ pub fn run_echo_session(
     );
     let mut stats = EchoStats::default();
     let mut transports = Vec::new();
-    let per = messages.len().div_ceil(batches.max(1)).max(1);
-    for (i, batch) in messages.chunks(per).enumerate() {
-        if expect == Expect::Upgrade && i == 1 {
-            peer.wait_upgrade();
+    if !on_open.is_empty() {
+        let answer = peer.receive(on_open.len());
+        let context = format!("{name} ({opts}), the batch sent on open");
+        stats.add(&check_echoes(&context, on_open, &answer["received"], rules));
+        transports.push(answer["transport"].as_str().unwrap_or("?").to_owned());
+    }
+    if expect == Expect::Upgrade {
+        peer.wait_upgrade();
+    }
+    let mut seen = None;
+    for (i, batch) in chunks.enumerate() {
+        if heartbeats > 0 && i == batches / 2 {
+            let answer = peer.request(json!({ "op": "wait_heartbeats", "count": heartbeats }));
+            seen = answer["heartbeats"].as_u64();
         }
         let answer = peer.echo(batch);
         let context = format!("{name} ({opts}), batch {i} of {batches}");
         stats.add(&check_echoes(&context, batch, &answer["received"], rules));
         transports.push(answer["transport"].as_str().unwrap_or("?").to_owned());
-    }
-    if expect == Expect::Upgrade && transports.len() < 2 {
-        peer.wait_upgrade();
-        transports.push("websocket".to_owned());
     }
     let last = transports.last().cloned().unwrap_or_default();
     match expect {
@@ -174,10 +221,11 @@ pub fn run_echo_session(
             "{name} ({opts}): did not end on websocket: {transports:?}"
         ),
     }
-    peer.close();
+    let closed = peer.close();
     SessionReport {
         stats,
         transports,
         elapsed: start.elapsed(),
+        heartbeats: closed["heartbeats"].as_u64().or(seen),
     }
 }

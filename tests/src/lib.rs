@@ -29,7 +29,7 @@ mod process;
 mod python;
 mod servers;
 
-pub use clients::{run_echo_session, ClientPeer, Expect, SessionReport, PEER_TIMEOUT};
+pub use clients::{run_echo_session, ClientPeer, EchoSession, Expect, SessionReport, PEER_TIMEOUT};
 pub use messages::{check_echoes, generate_messages, EchoRules, EchoStats, MessageRules, Msg};
 pub use process::{LineProcess, PEER_STDERR_ENV};
 pub use python::{

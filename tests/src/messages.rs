@@ -262,6 +262,8 @@ pub struct EchoStats {
     pub undefined_as_empty: usize,
     /// The JavaScript/Python types binary data arrived as (e.g. `Buffer`, `ArrayBuffer`).
     pub binary_kinds: Vec<String>,
+    /// How many echoes arrived while each transport was current (`polling`, `websocket`).
+    pub via: std::collections::BTreeMap<String, usize>,
 }
 
 impl EchoStats {
@@ -274,6 +276,9 @@ impl EchoStats {
             if !self.binary_kinds.contains(k) {
                 self.binary_kinds.push(k.clone());
             }
+        }
+        for (k, n) in &other.via {
+            *self.via.entry(k.clone()).or_default() += n;
         }
     }
 }
@@ -294,6 +299,9 @@ pub fn check_echoes(context: &str, sent: &[Msg], received: &Value, rules: EchoRu
     );
     let mut stats = EchoStats::default();
     for (i, (s, r)) in sent.iter().zip(received).enumerate() {
+        if let Some(via) = r["via"].as_str() {
+            *stats.via.entry(via.to_owned()).or_default() += 1;
+        }
         let got = if let Some(t) = r["t"].as_str() {
             Msg::Text(t.to_owned())
         } else if let Some(b) = r["b"].as_str() {

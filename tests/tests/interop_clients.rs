@@ -8,7 +8,9 @@
 //! 64 KiB. Every echo must come back byte for byte, in order, as the same kind (text or
 //! binary); see [`engineio_tests::check_echoes`] for the only form difference tolerated. The
 //! test also checks the transports the client actually used (polling throughout, WebSocket
-//! throughout, or polling then WebSocket).
+//! throughout, or polling then WebSocket). The server pings every 250 ms, and halfway through
+//! every session waits for two heartbeats (protocol 4: the server's pings, answered by the
+//! client; protocol 3: the client's pings, answered by the server) between batches.
 //!
 //! The peers are installed on first use under the target directory (npm packages, and a Python
 //! virtual environment); later runs reuse them. `ENGINEIO_PEER_STDERR=1` shows the peers'
@@ -16,7 +18,7 @@
 
 use engineio_tests::{
     generate_messages, node_peers, npm_peer_version, python_package_version, python_peers,
-    run_echo_session, ClientPeer, EchoRules, Expect, MessageRules, ServerProcess,
+    run_echo_session, ClientPeer, EchoRules, EchoSession, Expect, MessageRules, ServerProcess,
 };
 use serde_json::{json, Value};
 
@@ -54,7 +56,11 @@ fn session_in(
     seed: u64,
     batches: usize,
 ) {
-    let server = ServerProcess::echo(server_args);
+    // Short heartbeats, so that pings and pongs (v4: server to client; v3: client to server)
+    // mix with the traffic of every session.
+    let mut args = vec!["--ping-interval", "250", "--ping-timeout", "2000"];
+    args.extend_from_slice(server_args);
+    let server = ServerProcess::echo(&args);
     let messages = generate_messages(seed, MESSAGES, &rules);
     let echo_rules = EchoRules {
         undefined_is_empty_text: true,
@@ -62,21 +68,34 @@ fn session_in(
     let report = run_echo_session(
         &mut peer,
         &server.url(),
-        opts.clone(),
-        &messages,
-        batches,
-        expect,
-        echo_rules,
+        &EchoSession {
+            opts: opts.clone(),
+            messages: &messages,
+            batches,
+            expect,
+            rules: echo_rules,
+            heartbeats: 2,
+        },
     );
     println!(
-        "{} {opts}: {} messages, {} bytes echoed in {:?}; transports per batch {:?}; binary \
-         delivered as {:?}",
+        "{} {opts}: {} messages, {} bytes echoed in {:?}; transports per batch {:?}; echoes \
+         received on {:?}; binary delivered as {:?}; empty text as undefined: {}; heartbeats: \
+         {:?}",
         peer.name(),
         report.stats.messages,
         report.stats.bytes,
         report.elapsed,
         report.transports,
+        report.stats.via,
         report.stats.binary_kinds,
+        report.stats.undefined_as_empty,
+        report.heartbeats,
+    );
+    assert!(
+        report.heartbeats.unwrap_or(0) >= 2,
+        "{}: heartbeats {:?}",
+        peer.name(),
+        report.heartbeats
     );
 }
 

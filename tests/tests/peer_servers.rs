@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use engineio_tests::{
     generate_messages, node_peers, npm_peer_version, python_package_version, python_peers,
-    run_echo_session, ClientPeer, EchoRules, Expect, MessageRules, ServerProcess,
+    run_echo_session, ClientPeer, EchoRules, EchoSession, Expect, MessageRules, ServerProcess,
 };
 use serde_json::{json, Value};
 
@@ -85,12 +85,15 @@ fn echo_check(peer: ClientPeer, url: &str, transports: Value, expect: Expect, ru
     let report = run_echo_session(
         &mut peer,
         url,
-        json!({ "transports": transports }),
-        &messages,
-        4,
-        expect,
-        EchoRules {
-            undefined_is_empty_text: true,
+        &EchoSession {
+            opts: json!({ "transports": transports }),
+            messages: &messages,
+            batches: 4,
+            expect,
+            rules: EchoRules {
+                undefined_is_empty_text: true,
+            },
+            heartbeats: 0,
         },
     );
     println!(

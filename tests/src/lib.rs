@@ -36,7 +36,7 @@ pub use python::{
     py_peers_root, python_bin, python_package_version, python_script, python_venv, PYTHON_ENV,
     PY_PEERS_DIR_ENV,
 };
-pub use servers::{echo_bin, ServerProcess, ECHO_BIN_ENV};
+pub use servers::{echo_bin, example_bin, ServerProcess, ECHO_BIN_ENV};
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};

@@ -1,10 +1,11 @@
 //! Servers run as processes: our echo example, and echo servers on the reference
 //! implementations (for tests of our client).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::process::LineProcess;
@@ -17,19 +18,32 @@ pub const ECHO_BIN_ENV: &str = "ENGINEIO_ECHO_BIN";
 /// How long a server may take to say `listening on`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The `echo` example of engineio-tokio, built once per test process (debug profile, in the
-/// same target directory as the tests) unless [`ECHO_BIN_ENV`] names one. Cargo's own lock
-/// serializes test processes that build it at the same time; when `cargo test` has already
-/// built the examples this is a quick up-to-date check.
+/// The `echo` example of engineio-tokio (see [`example_bin`]), unless [`ECHO_BIN_ENV`] names
+/// a prebuilt one.
 pub fn echo_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os(ECHO_BIN_ENV) {
-            return PathBuf::from(bin);
-        }
-        build_example("engineio-tokio", "echo")
-    })
-    .clone()
+    match std::env::var_os(ECHO_BIN_ENV) {
+        Some(bin) => PathBuf::from(bin),
+        None => example_bin("engineio-tokio", "echo"),
+    }
+}
+
+/// The executable of `example` of workspace package `package` (for instance
+/// `("engineio-tokio", "echo-client")`), built once per test process with
+/// `cargo build -p PACKAGE --example EXAMPLE` (debug profile, in the tests' target directory).
+/// Cargo's own lock serializes test processes that build at the same time; when `cargo test`
+/// has already built the examples this is a quick up-to-date check.
+pub fn example_bin(package: &str, example: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<(String, String), PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    // One build at a time in this process; a failed build is retried by the next caller.
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    let key = (package.to_owned(), example.to_owned());
+    if let Some(bin) = built.get(&key) {
+        return bin.clone();
+    }
+    let bin = build_example(package, example);
+    built.insert(key, bin.clone());
+    bin
 }
 
 /// Builds `example` of workspace package `package` and returns its executable.

@@ -57,6 +57,10 @@ pub struct ServerConfig {
     pub max_buffered_bytes: usize,
     /// Most packets accepted in one polling body (default 16384).
     pub max_packets_per_payload: usize,
+    /// Most packets sent in one polling response; the rest wait for the next poll (default:
+    /// no limit, as the reference). Set it to 16 for `python-engineio` clients, which refuse
+    /// larger payloads.
+    pub max_packets_per_response: usize,
     /// Emit [`Event::PacketIn`](crate::Event::PacketIn) and
     /// [`Event::PacketOut`](crate::Event::PacketOut) for every packet (default off).
     pub packet_events: bool,
@@ -89,6 +93,7 @@ impl Default for ServerConfig {
             max_buffered_packets: 4096,
             max_buffered_bytes: 4 << 20,
             max_packets_per_payload: 16_384,
+            max_packets_per_response: usize::MAX,
             packet_events: false,
             close_timeout: Duration::from_secs(30),
             upgrade_noop_interval: Duration::from_millis(100),

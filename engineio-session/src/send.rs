@@ -1,4 +1,8 @@
-//! Sending: message ids and refusals.
+//! Sending: message ids and refusals, and the accounting of queued messages.
+
+use std::collections::VecDeque;
+
+use engineio_proto::Packet;
 
 /// Numbers the messages an application sends on a session, in order, from 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,4 +32,35 @@ pub(crate) struct Carried {
     pub(crate) messages: usize,
     pub(crate) bytes: usize,
     pub(crate) last: Option<SendId>,
+}
+
+/// Takes the first `n` packets of `queue`, with what they carry of the application's
+/// messages (`queued` describes the whole queue and is updated).
+pub(crate) fn take_run(
+    queue: &mut VecDeque<Packet>,
+    queued: &mut Carried,
+    n: usize,
+) -> (Vec<Packet>, Carried) {
+    let packets: Vec<Packet> = queue.drain(..n.min(queue.len())).collect();
+    let mut carried = Carried::default();
+    for p in &packets {
+        if let Packet::Message(m) = p {
+            carried.messages += 1;
+            carried.bytes += m.len();
+        }
+    }
+    // Messages are numbered in queue order, so the last one taken is followed by `left`.
+    let left = queue
+        .iter()
+        .filter(|p| matches!(p, Packet::Message(_)))
+        .count();
+    if carried.messages > 0 {
+        carried.last = queued.last.map(|l| SendId(l.0 - left as u64));
+    }
+    queued.messages -= carried.messages;
+    queued.bytes -= carried.bytes;
+    if queued.messages == 0 {
+        queued.last = None;
+    }
+    (packets, carried)
 }

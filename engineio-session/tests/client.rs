@@ -699,3 +699,22 @@ fn v3_has_no_max_payload_and_coalesces_everything() {
         [Packet::text("b"), Packet::text("c"), Packet::text("d")]
     );
 }
+
+#[test]
+fn posts_carry_at_most_16_packets_by_default() {
+    let mut c = C::new(config());
+    c.open(ProtocolVersion::V4, &[], None);
+    c.c.send("first").unwrap();
+    c.drain();
+    let (post, _, _, _) = c.take_request(Method::POST);
+    for i in 0..20 {
+        c.c.send(format!("m{i}")).unwrap();
+    }
+    c.drain();
+    c.ok(post);
+    let (post, _, _, body) = c.take_request(Method::POST);
+    assert_eq!(decode_post(ProtocolVersion::V4, &body).len(), 16);
+    c.ok(post);
+    let (_, _, _, body) = c.take_request(Method::POST);
+    assert_eq!(decode_post(ProtocolVersion::V4, &body).len(), 4);
+}

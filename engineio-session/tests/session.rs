@@ -603,3 +603,24 @@ fn idle_session_state_is_small() {
     println!("size_of::<Session>() = {size} bytes");
     assert!(size < 1024, "{size}");
 }
+
+#[test]
+fn responses_can_be_capped_in_packets() {
+    let mut h = Host::polling(ServerConfig {
+        max_packets_per_response: 2,
+        ..ServerConfig::default()
+    });
+    for m in ["1", "2", "3"] {
+        h.session.send(text(m)).unwrap();
+    }
+    h.drain();
+    let get = h.get();
+    assert_eq!(
+        h.packets(get).unwrap(),
+        [Packet::text("1"), Packet::text("2")]
+    );
+    assert!(h.events.contains(&Event::Flushed { last: SendId(1) }));
+    let get = h.get();
+    assert_eq!(h.packets(get).unwrap(), [Packet::text("3")]);
+    assert!(h.events.contains(&Event::Flushed { last: SendId(2) }));
+}

@@ -53,6 +53,9 @@ pub struct ClientConfig {
     pub max_queued_bytes: usize,
     /// Most packets accepted in one response payload (default 16384).
     pub max_packets_per_payload: usize,
+    /// Most packets sent in one POST (default 16): `python-engineio` servers refuse a payload
+    /// of more than 16 packets (`max_decode_packets`), so more would break interop with them.
+    pub max_packets_per_post: usize,
     /// Largest response body or WebSocket message the host should accept (default 100 MB).
     pub max_response_bytes: usize,
     /// Seed for the timestamp parameter's values (deterministic runs).
@@ -79,6 +82,7 @@ impl ClientConfig {
             max_queued_packets: 4096,
             max_queued_bytes: 4 << 20,
             max_packets_per_payload: 16_384,
+            max_packets_per_post: 16,
             max_response_bytes: 100_000_000,
             seed: 0,
         }

@@ -18,7 +18,7 @@ use engineio_proto::{
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Uri};
 
-use crate::send::Carried;
+use crate::send::{take_run, Carried};
 use crate::timers::Timers;
 use crate::{CloseReason, Instant, ReqId, SendError, SendId};
 
@@ -784,8 +784,8 @@ impl ClientSession {
         }
     }
 
-    /// Takes from the queue as many packets as fit the server's `maxPayload` (at least one),
-    /// with what they carry of the application's messages.
+    /// Takes from the queue as many packets as fit the server's `maxPayload` and
+    /// `max_packets_per_post` (at least one), with what they carry of the application's messages.
     fn take_writable(&mut self) -> (Vec<Packet>, Carried) {
         let limit = self.max_payload.unwrap_or(usize::MAX);
         let version = self.config.version;
@@ -793,35 +793,16 @@ impl ClientSession {
         let mut n = 0;
         for p in &self.queue {
             let len = p.encoded_text_len(version) + 1;
-            if n > 0 && size.saturating_add(len) > limit.saturating_add(1) {
+            if n > 0
+                && (size.saturating_add(len) > limit.saturating_add(1)
+                    || n >= self.config.max_packets_per_post)
+            {
                 break;
             }
             size += len;
             n += 1;
         }
-        let packets: Vec<Packet> = self.queue.drain(..n).collect();
-        let mut carried = Carried::default();
-        for p in &packets {
-            if let Packet::Message(m) = p {
-                carried.messages += 1;
-                carried.bytes += m.len();
-            }
-        }
-        // Messages are numbered in queue order, so the last one taken has this id.
-        let left = self
-            .queue
-            .iter()
-            .filter(|p| matches!(p, Packet::Message(_)))
-            .count();
-        if carried.messages > 0 {
-            carried.last = self.queued.last.map(|l| SendId(l.0 - left as u64));
-        }
-        self.queued.messages -= carried.messages;
-        self.queued.bytes -= carried.bytes;
-        if self.queued.messages == 0 {
-            self.queued.last = None;
-        }
-        (packets, carried)
+        take_run(&mut self.queue, &mut self.queued, n)
     }
 
     /// Messages and bytes not yet delivered to the server's transport (the send bound).

@@ -15,7 +15,7 @@ use http::{Response, StatusCode};
 use super::{encode_body, HandshakeRequest, ReqId, RequestKind, SessionRequest};
 use crate::config::ServerConfig;
 use crate::headers::{self, ContentEncoding};
-use crate::send::Carried;
+use crate::send::{take_run, Carried};
 use crate::timers::Timers;
 use crate::{CloseReason, Instant, SendError, SendId, Sid};
 
@@ -718,9 +718,9 @@ impl Session {
         if self.queue.is_empty() || self.is_closed() {
             return;
         }
-        let carried = std::mem::take(&mut self.queued);
         if self.transport == Transport::Websocket {
             let Some(ws) = self.ws else { return };
+            let carried = std::mem::take(&mut self.queued);
             let mut packets = std::mem::take(&mut self.queue);
             let n = packets.len();
             for (i, p) in packets.drain(..).enumerate() {
@@ -739,7 +739,8 @@ impl Session {
                 self.scratch = BytesMut::new();
             }
         } else if let Some(get) = self.get.take() {
-            let packets: Vec<Packet> = self.queue.drain(..).collect();
+            let n = self.config.max_packets_per_response;
+            let (packets, carried) = take_run(&mut self.queue, &mut self.queued, n);
             let closing = packets.last() == Some(&Packet::Close);
             self.respond_packets(get, &packets, carried);
             if closing {
@@ -747,8 +748,6 @@ impl Session {
                     self.finish(reason);
                 }
             }
-        } else {
-            self.queued = carried;
         }
     }
 

@@ -18,6 +18,7 @@ mod headers;
 mod send;
 mod server;
 mod sid;
+pub mod sim;
 mod time;
 mod timers;
 

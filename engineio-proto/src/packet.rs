@@ -1,5 +1,7 @@
 //! Packets: the unit of the protocol, and their text form (`<type digit><data>`).
 
+use std::ops::Range;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::{b64, DecodeError, ProtocolVersion, Str};
@@ -207,7 +209,7 @@ impl Packet {
     /// Decodes the text form of one packet: a type digit and its data, or `b` and base64 for a
     /// binary message (`b<base64>` in v4, `b4<base64>` in v3). Text data is a slice of `s`.
     pub fn decode_text(s: Str, version: ProtocolVersion) -> Result<Packet, DecodeError> {
-        decode_text_at(s, version, 0)
+        decode_text_in(&s, 0..s.len(), version, 0)
     }
 
     /// Decodes a v3 binary packet: a type byte (`0x04` for a message) followed by the data.
@@ -264,13 +266,16 @@ fn b64_prefix(version: ProtocolVersion) -> &'static [u8] {
     }
 }
 
-/// [`Packet::decode_text`] for a packet that starts at `offset` of a larger input.
-pub(crate) fn decode_text_at(
-    s: Str,
+/// [`Packet::decode_text`] for the packet at `range` of `s`, which starts at `offset` of the
+/// decoder's input. Borrows `s` and slices it once, for the data only, so packets without
+/// data cost no reference count.
+pub(crate) fn decode_text_in(
+    s: &Str,
+    range: Range<usize>,
     version: ProtocolVersion,
     offset: usize,
 ) -> Result<Packet, DecodeError> {
-    let bytes = s.as_bytes();
+    let bytes = s.as_bytes().get(range.clone()).unwrap_or_default();
     let Some(&first) = bytes.first() else {
         return Err(DecodeError::EmptyPacket { offset });
     };
@@ -283,8 +288,8 @@ pub(crate) fn decode_text_at(
             offset,
         });
     };
-    // The type digit is ASCII, so byte 1 is a character boundary and the slice always exists.
-    let data = || s.slice(1..s.len()).unwrap_or_default();
+    // The type digit is ASCII, so the byte after it is a character boundary.
+    let data = || s.slice(range.start + 1..range.end).unwrap_or_default();
     Ok(match ty {
         PacketType::Open => Packet::Open(data()),
         PacketType::Close => Packet::Close,

@@ -12,7 +12,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{check_size, Sink};
-use crate::packet::{decode_binary_v3_at, decode_text_at};
+use crate::packet::{decode_binary_v3_at, decode_text_in};
 use crate::payload::v3_text::MAX_LENGTH_DIGITS;
 use crate::{DecodeError, DecodeLimits, Message, Packet, ProtocolVersion, Str};
 
@@ -91,7 +91,7 @@ pub fn decode(
                 let text = Str::try_from(data).map_err(|e| DecodeError::InvalidUtf8 {
                     offset: start + e.valid_up_to(),
                 })?;
-                decode_text_at(text, ProtocolVersion::V3, start)?
+                decode_text_in(&text, 0..text.len(), ProtocolVersion::V3, start)?
             } else {
                 decode_binary_v3_at(data, start)?
             };

@@ -9,7 +9,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{check_size, utf8_body, Sink};
-use crate::packet::decode_text_at;
+use crate::packet::decode_text_in;
 use crate::{DecodeError, DecodeLimits, Packet, ProtocolVersion, Str};
 
 /// Most digits accepted in a length prefix (enough for any payload below 10 GB).
@@ -91,8 +91,12 @@ fn decode_records(text: &Str, sink: &mut Sink<'_>) -> Result<(), DecodeError> {
         })?;
         if end > start {
             // `advance_utf16` stops only on character boundaries.
-            let packet = text.slice(start..end).unwrap_or_default();
-            sink.push(decode_text_at(packet, ProtocolVersion::V3, start)?)?;
+            sink.push(decode_text_in(
+                text,
+                start..end,
+                ProtocolVersion::V3,
+                start,
+            )?)?;
         }
         pos = end;
     }
@@ -124,6 +128,12 @@ enum Advance {
 /// Walks `units` UTF-16 code units of valid UTF-8 from `start`; returns the byte position
 /// reached, always a character boundary.
 fn advance_utf16(bytes: &[u8], start: usize, units: usize) -> Result<usize, Advance> {
+    // Fast path: an all-ASCII record is one unit per byte.
+    if let Some(record) = bytes.get(start..start.saturating_add(units)) {
+        if record.is_ascii() {
+            return Ok(start + units);
+        }
+    }
     let mut pos = start;
     let mut left = units;
     while left > 0 {

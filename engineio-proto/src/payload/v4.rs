@@ -3,7 +3,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{check_size, utf8_body, Sink};
-use crate::packet::decode_text_at;
+use crate::packet::decode_text_in;
 use crate::{DecodeError, DecodeLimits, Packet, ProtocolVersion};
 
 /// The record separator between packets.
@@ -56,8 +56,12 @@ pub fn decode(
         let mut start = 0;
         for end in memchr::memchr_iter(SEPARATOR, bytes).chain(std::iter::once(bytes.len())) {
             // Separators are ASCII, so both ends are character boundaries.
-            let packet = text.slice(start..end).unwrap_or_default();
-            sink.push(decode_text_at(packet, ProtocolVersion::V4, start)?)?;
+            sink.push(decode_text_in(
+                &text,
+                start..end,
+                ProtocolVersion::V4,
+                start,
+            )?)?;
             start = end + 1;
         }
         Ok(())

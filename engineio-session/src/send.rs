@@ -50,6 +50,7 @@ pub(crate) fn take_run(
         }
     }
     // Messages are numbered in queue order, so the last one taken is followed by `left`.
+    // (A message without an id, the server's initial packet, can only come first.)
     let left = queue
         .iter()
         .filter(|p| matches!(p, Packet::Message(_)))

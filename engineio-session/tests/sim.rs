@@ -22,10 +22,6 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Set once `Server::accept` stops panicking with `initial_packet` (see
-/// `known_issue_initial_packet_panics`).
-const INITIAL_PACKET_FIXED: bool = false;
-
 /// The configuration every seed of this file runs with: `Config::new`, with a few server
 /// variations chosen by the seed.
 fn config(seed: u64) -> Config {
@@ -41,7 +37,7 @@ fn config(seed: u64) -> Config {
             c.server.max_buffered_packets = 4;
         }
         // `initial_packet` is left out until `known_issue_initial_packet_panics` passes.
-        6 if INITIAL_PACKET_FIXED => c.server.initial_packet = Some(Message::from("welcome")),
+        6 => c.server.initial_packet = Some(Message::from("welcome")),
         7 => c.server.allow_upgrades = false,
         _ => {}
     }
@@ -215,11 +211,10 @@ fn a_long_busy_run() {
     );
 }
 
-/// Prints the whole trace of one seed (`SIM_SEED`, default 0), for reading a failure in full:
-/// `SIM_SEED=1234 cargo test -p engineio-session --test sim print_trace -- --ignored --nocapture`
+/// Runs one seed (`SIM_SEED`, default 0) and prints its whole trace, for reading a failure in
+/// full: `SIM_SEED=1234 cargo test -p engineio-session --test sim one_seed_trace -- --nocapture`
 #[test]
-#[ignore]
-fn print_trace() {
+fn one_seed_trace() {
     let seed = env("SIM_SEED", 0);
     let mut sim = Sim::new(Config {
         trace_tail: usize::MAX >> 1,
@@ -229,42 +224,18 @@ fn print_trace() {
     for line in sim.trace_tail() {
         println!("{line}");
     }
-    match sim.failure() {
-        Some(f) => println!("FAILED: {} {}", f.invariant, f.detail),
-        None => println!("{}", sim.report()),
+    if let Some(f) = sim.failure() {
+        panic!("seed {seed} FAILED: {} {}", f.invariant, f.detail);
     }
+    println!("{}", sim.report());
 }
 
-/// Known machine issue, tolerated by the simulator (counted in
-/// `Report::flushed_after_closed`) until it is fixed; then un-ignore this. A polling session
-/// closed by the application while messages wait for a GET answers the next GET with the
-/// messages and `1`, queues `Event::Closed`, and only emits the `Flushed` for those messages
-/// when the host takes the response: after `Closed`, which should be the last event.
+/// Regression: with `ServerConfig::initial_packet` set, `Server::accept` once panicked (the
+/// initial message was queued without being counted), and `Flushed` came after `Closed` when
+/// a closing poll carried the last messages; the simulator now fails on any event after
+/// `Closed`.
 #[test]
-#[ignore]
-fn known_issue_flushed_after_closed() {
-    let first = (0..2000).find(|&seed| {
-        Sim::new(config(seed))
-            .run()
-            .is_ok_and(|r| r.flushed_after_closed > 0)
-    });
-    assert_eq!(
-        first,
-        None,
-        "Flushed after Closed; see it with SIM_SEED={} cargo test -p engineio-session \
-         --test sim print_trace -- --ignored --nocapture",
-        first.unwrap_or_default()
-    );
-}
-
-/// Known machine issue: with `ServerConfig::initial_packet` set, `Server::accept` panics in
-/// debug builds (`attempt to subtract with overflow` in `send::take_run`, called from
-/// `Session::open` through `flush`): the initial message is queued without being counted in
-/// the queue's accounting. In release builds the counters wrap instead. Un-ignore (and set
-/// `INITIAL_PACKET_FIXED`) once fixed.
-#[test]
-#[ignore]
-fn known_issue_initial_packet_panics() {
+fn initial_packet_sessions_run_clean() {
     let mut cfg = config(6);
     cfg.server.initial_packet = Some(Message::from("welcome"));
     if let Err(f) = Sim::new(cfg).run() {

@@ -272,6 +272,12 @@ impl Session {
         };
         s.queue.push_back(handshake.to_packet());
         if let Some(m) = s.config.initial_packet.clone() {
+            // Counted like any message, but without an id: `Flushed` reports only the
+            // application's sends.
+            s.buffered.messages += 1;
+            s.buffered.bytes += m.len();
+            s.queued.messages += 1;
+            s.queued.bytes += m.len();
             s.queue.push_back(Packet::Message(m));
         }
         match hs.version {
@@ -882,6 +888,15 @@ impl Session {
         self.queued = Carried::default();
         self.timers.clear_all();
         self.state = State::Closed(reason);
+        // Messages on their way out (a last response, last frames) are reported flushed now,
+        // so `Closed` stays the last event.
+        let mut last = None;
+        for (_, carried) in self.transmits.iter_mut() {
+            last = carried.last.take().or(last);
+        }
+        if let Some(last) = last {
+            self.events.push_back(Event::Flushed { last });
+        }
         self.events.push_back(Event::Closed(reason));
     }
 

@@ -725,14 +725,6 @@ impl Sim {
     fn host_event(&mut self, hs: &mut HostSession, e: Event) {
         let c = hs.client;
         if hs.closed.is_some() {
-            if let Event::Flushed { .. } = e {
-                // Known machine issue: the response that carries the close packet releases its
-                // messages (and so its `Flushed`) when the host takes it, after `Closed` was
-                // queued. Counted, not failed, until the machine orders them.
-                trace!(self, "s{c} ev {e:?} after Closed");
-                self.stats.flushed_after_closed += 1;
-                return;
-            }
             return self.fail(
                 Invariant::CloseCount,
                 format!("s{c}: event {e:?} after Closed"),

@@ -267,9 +267,6 @@ pub struct Report {
     pub faults: BTreeMap<&'static str, u64>,
     /// Partitions long enough to be checked against the heartbeat bound.
     pub partition_checks: u64,
-    /// `Event::Flushed` seen after `Event::Closed` (a known issue of the machine, tolerated
-    /// until it is fixed; it should be 0).
-    pub flushed_after_closed: u64,
 }
 
 impl Report {
@@ -283,7 +280,6 @@ impl Report {
         self.upgrades += other.upgrades;
         self.upgrades_aborted += other.upgrades_aborted;
         self.partition_checks += other.partition_checks;
-        self.flushed_after_closed += other.flushed_after_closed;
         for (into, from) in [
             (&mut self.server_closes, &other.server_closes),
             (&mut self.client_closes, &other.client_closes),
@@ -301,7 +297,7 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "seed {} trace {:016x}: {} steps, {} sessions, {} messages to the server, {} to \
-             clients, {} upgrades ({} aborted), {} partition checks, {} Flushed after Closed",
+             clients, {} upgrades ({} aborted), {} partition checks",
             self.seed,
             self.trace_hash,
             self.steps,
@@ -311,7 +307,6 @@ impl fmt::Display for Report {
             self.upgrades,
             self.upgrades_aborted,
             self.partition_checks,
-            self.flushed_after_closed
         )?;
         writeln!(f, "  server closes: {:?}", self.server_closes)?;
         writeln!(f, "  client closes: {:?}", self.client_closes)?;

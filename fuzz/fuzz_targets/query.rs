@@ -86,10 +86,14 @@ fn oracle(query: &str) -> Result<Flat, QueryError> {
             "sid" => sid = Some(v).filter(|s| !s.is_empty()),
             "b64" => b64 = !v.is_empty(),
             _ => {
-                if v.is_empty() || v.len() > 9 || !v.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(QueryError::InvalidJsonpIndex);
-                }
-                j = Some(v.parse().unwrap());
+                // 1 to 10 digits whose value fits a u32.
+                let value =
+                    if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                        None
+                    } else {
+                        v.parse::<u64>().ok().and_then(|n| u32::try_from(n).ok())
+                    };
+                j = Some(value.ok_or(QueryError::InvalidJsonpIndex)?);
             }
         }
     }

@@ -143,3 +143,37 @@ async fn upgrade_refused_before_101_and_reset_mid_request() {
         Client::connect(ClientConfig::new(format!("http://{addr}").parse().unwrap())).await;
     assert!(client.is_ok());
 }
+
+#[tokio::test]
+async fn sticky_cookie_over_a_real_socket() {
+    let (_engine, addr, _closes) = server(ServerConfig {
+        cookie: Some(engineio_tokio::session::CookieConfig::default()),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut r = String::new();
+    s.read_to_string(&mut r).await.unwrap();
+    let sid = r
+        .split("\"sid\":\"")
+        .nth(1)
+        .and_then(|x| x.split('"').next())
+        .expect("sid");
+    assert!(
+        r.to_ascii_lowercase().contains(&format!(
+            "set-cookie: io={}; path=/; httponly; samesite=lax",
+            sid.to_ascii_lowercase()
+        )),
+        "{r}"
+    );
+    // Our client keeps it and sends it back (the sticky-session route for load balancers).
+    let client = Client::connect(ClientConfig::new(format!("http://{addr}").parse().unwrap()))
+        .await
+        .unwrap();
+    assert!(!client.sid().is_empty());
+}

@@ -34,6 +34,16 @@ pub(crate) struct Carried {
     pub(crate) last: Option<SendId>,
 }
 
+/// The last message carried by transmits not taken by the host yet, no longer carried by
+/// them: a machine that closes reports them flushed at once, so `Closed` stays its last event.
+pub(crate) fn take_last_flushed<T>(transmits: &mut VecDeque<(T, Carried)>) -> Option<SendId> {
+    let mut last = None;
+    for (_, carried) in transmits.iter_mut() {
+        last = carried.last.take().or(last);
+    }
+    last
+}
+
 /// Takes the first `n` packets of `queue`, with what they carry of the application's
 /// messages (`queued` describes the whole queue and is updated).
 pub(crate) fn take_run(

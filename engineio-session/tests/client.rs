@@ -718,3 +718,102 @@ fn posts_carry_at_most_16_packets_by_default() {
     let (_, _, _, body) = c.take_request(Method::POST);
     assert_eq!(decode_post(ProtocolVersion::V4, &body).len(), 4);
 }
+
+/// Found by the simulator: a WebSocket-first client whose handshake timed out (or whose
+/// application closed it) before the WebSocket opened never closed that WebSocket, so it stayed
+/// open once the `101` came. Every WebSocket the client asked for is closed when it closes,
+/// unless the host reported it closed.
+#[test]
+fn closing_while_the_first_websocket_connects_closes_it() {
+    let ws_first = || {
+        let mut cfg = config();
+        cfg.transports = vec![Transport::Websocket];
+        cfg.connect_timeout = Duration::from_millis(500);
+        C::new(cfg)
+    };
+    let is_close =
+        |t: &ClientTransmit, ws| matches!(t, ClientTransmit::WsClose { ws: w } if *w == ws);
+
+    // The handshake times out while the WebSocket connects.
+    let mut c = ws_first();
+    let (ws, _, _) = c.take_ws_connect();
+    c.advance(at(500));
+    assert_eq!(c.closed(), [(CloseReason::PingTimeout, false)]);
+    assert!(c.out.iter().any(|t| is_close(t, ws)), "{:?}", c.out);
+
+    // The application closes while it connects.
+    let mut c = ws_first();
+    let (ws, _, _) = c.take_ws_connect();
+    c.c.close(c.now);
+    c.drain();
+    assert_eq!(c.closed(), [(CloseReason::ForcedClose, true)]);
+    assert!(c.out.iter().any(|t| is_close(t, ws)), "{:?}", c.out);
+
+    // Opened, then the handshake times out: closed as well.
+    let mut c = ws_first();
+    let (ws, _, _) = c.take_ws_connect();
+    c.input(ClientInput::WsOpened {
+        ws,
+        headers: HeaderMap::new(),
+    });
+    c.advance(at(500));
+    assert!(c.out.iter().any(|t| is_close(t, ws)), "{:?}", c.out);
+
+    // The host reported it closed: no close for it.
+    let mut c = ws_first();
+    let (ws, _, _) = c.take_ws_connect();
+    c.input(ClientInput::WsClosed { ws });
+    assert_eq!(c.closed().len(), 1);
+    assert!(!c.out.iter().any(|t| is_close(t, ws)), "{:?}", c.out);
+}
+
+/// Found by the simulator: closing by the application during an upgrade's pause, the messages
+/// it queued went out after `5` in the same call that closed, and their `Flushed` was emitted
+/// when the host took the frames, after `Closed`. `Closed` stays the last event.
+#[test]
+fn closed_is_the_last_event_when_the_last_frames_go_with_the_close() {
+    let mut c = C::new(config());
+    let poll = c.open(ProtocolVersion::V4, &[Transport::Websocket], None);
+    let (ws, _, _) = c.take_ws_connect();
+    c.input(ClientInput::WsOpened {
+        ws,
+        headers: HeaderMap::new(),
+    });
+    assert_eq!(c.frames(ws, ProtocolVersion::V4), [Packet::ping_probe()]);
+    c.input(ClientInput::WsFrame {
+        ws,
+        frame: Frame::Text("3probe".into()),
+    });
+    c.c.send("during upgrade").unwrap();
+    c.c.close(c.now);
+    c.drain();
+    assert!(c.closed().is_empty(), "waits for the upgrade to settle");
+    c.respond(
+        poll,
+        200,
+        HeaderMap::new(),
+        payload(ProtocolVersion::V4, &[Packet::Noop]),
+    );
+    assert_eq!(
+        c.frames(ws, ProtocolVersion::V4),
+        [Packet::Upgrade, Packet::text("during upgrade")]
+    );
+    assert!(c
+        .out
+        .iter()
+        .any(|t| matches!(t, ClientTransmit::WsClose { ws: w } if *w == ws)));
+    let flushed = c
+        .events
+        .iter()
+        .position(|e| matches!(e, ClientEvent::Flushed { last } if last.0 == 0));
+    assert!(flushed.is_some(), "{:?}", c.events);
+    assert_eq!(
+        c.events.last(),
+        Some(&ClientEvent::Closed {
+            reason: CloseReason::ForcedClose,
+            local: true
+        }),
+        "{:?}",
+        c.events
+    );
+}

@@ -190,3 +190,21 @@ fn v3_upgrade_and_websocket_framing() {
     assert_eq!(h.messages(), [Message::Binary(Bytes::from_static(&[9]))]);
     assert_eq!(h.ws_packets(ws).last(), Some(&Packet::pong()));
 }
+
+/// Found by the simulator: a v3 ping that reached a session closing on the application's word
+/// (waiting for a GET to carry the close packet) queued a pong after the close packet, so the
+/// GET got `1` then `3`, and the session, whose last packet sent was no longer the close, stayed
+/// closing until closeTimeout instead of closing with the response.
+#[test]
+fn v3_a_ping_while_closing_gets_no_pong_after_the_close_packet() {
+    let mut h = v3("");
+    h.take_transmits();
+    h.session.close(h.now);
+    h.drain();
+    let post = h.post(b"1:2");
+    assert_eq!(h.response(post).unwrap().status(), 200);
+    let get = h.get();
+    assert_eq!(h.packets(get).unwrap(), [Packet::Close]);
+    assert_eq!(h.closed_events(), [CloseReason::ForcedClose]);
+    assert_eq!(h.session.poll_timeout(), None);
+}

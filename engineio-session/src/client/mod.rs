@@ -18,7 +18,7 @@ use engineio_proto::{
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Uri};
 
-use crate::send::{take_run, Carried};
+use crate::send::{take_last_flushed, take_run, Carried};
 use crate::timers::Timers;
 use crate::{CloseReason, Instant, ReqId, SendError, SendId};
 
@@ -606,6 +606,8 @@ impl ClientSession {
         if self.probe.is_some_and(|p| p.ws == ws) {
             self.fail_probe(false);
         } else if self.ws == Some(ws) {
+            // Gone: nothing to close any more.
+            self.ws = None;
             self.ws_open = false;
             self.close_now(CloseReason::TransportClose, false);
         }
@@ -919,7 +921,9 @@ impl ClientSession {
         if let Some(p) = self.probe.take() {
             self.push(ClientTransmit::WsClose { ws: p.ws });
         }
-        if let (Some(ws), true) = (self.ws, self.ws_open) {
+        // The WebSocket in use, or still connecting (a first WebSocket whose handshake timed
+        // out): every WebSocket asked for is closed, unless the host said it is.
+        if let Some(ws) = self.ws.take() {
             self.push(ClientTransmit::WsClose { ws });
         }
         self.ws_open = false;
@@ -929,6 +933,11 @@ impl ClientSession {
         self.queued = Carried::default();
         self.timers.clear_all();
         self.phase = Phase::Closed;
+        // Messages on their way out (the last frames of a graceful close) are reported flushed
+        // now, so `Closed` stays the last event.
+        if let Some(last) = take_last_flushed(&mut self.transmits) {
+            self.events.push_back(ClientEvent::Flushed { last });
+        }
         self.events.push_back(ClientEvent::Closed { reason, local });
     }
 

@@ -15,7 +15,7 @@ use http::{Response, StatusCode};
 use super::{encode_body, HandshakeRequest, ReqId, RequestKind, SessionRequest};
 use crate::config::ServerConfig;
 use crate::headers::{self, ContentEncoding};
-use crate::send::{take_run, Carried};
+use crate::send::{take_last_flushed, take_run, Carried};
 use crate::timers::Timers;
 use crate::{CloseReason, Instant, SendError, SendId, Sid};
 
@@ -696,6 +696,9 @@ impl Session {
         }
         match p {
             Packet::Ping(_) if v4 => self.close_now(CloseReason::TransportError, false),
+            // Closing: the close packet is the last one the session sends, and closeTimeout,
+            // not the heartbeat, bounds the wait (the reference sends nothing once closing).
+            Packet::Ping(_) if self.state != State::Open => {}
             Packet::Ping(_) => {
                 let deadline = self.config.ping_interval + self.config.ping_timeout;
                 self.set(Timer::PingTimeout, now, deadline);
@@ -890,11 +893,7 @@ impl Session {
         self.state = State::Closed(reason);
         // Messages on their way out (a last response, last frames) are reported flushed now,
         // so `Closed` stays the last event.
-        let mut last = None;
-        for (_, carried) in self.transmits.iter_mut() {
-            last = carried.last.take().or(last);
-        }
-        if let Some(last) = last {
+        if let Some(last) = take_last_flushed(&mut self.transmits) {
             self.events.push_back(Event::Flushed { last });
         }
         self.events.push_back(Event::Closed(reason));

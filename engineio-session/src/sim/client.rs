@@ -11,6 +11,7 @@ use http::{Method, Response};
 
 use super::faults::{self, FaultKind, KillPhase, Planned, Reasons};
 use super::net::{ClientAction, Ev, LinkId, LinkKind};
+use super::ours::Ours;
 use super::trace::Esc;
 use super::wire::{self, Alphabet, ClientFormat};
 use super::{Invariant, Sim};
@@ -29,6 +30,8 @@ pub(crate) enum ClientClose {
     ForcedClose,
     /// The handshake never completed.
     ConnectFailed,
+    /// Our client machine closed (`ClientEvent::Closed`) for this reason.
+    Machine(CloseReason),
 }
 
 impl ClientClose {
@@ -39,6 +42,7 @@ impl ClientClose {
             ClientClose::PingTimeout => "ping timeout",
             ClientClose::ForcedClose => "forced close",
             ClientClose::ConnectFailed => "connect failed",
+            ClientClose::Machine(r) => r.as_str(),
         }
     }
 
@@ -51,6 +55,8 @@ impl ClientClose {
 /// What a client will do, drawn when the run starts.
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {
+    /// Our client machine ([`ClientSession`](crate::ClientSession)) rather than a wire client.
+    pub(crate) ours: bool,
     pub(crate) format: ClientFormat,
     pub(crate) open_on: Transport,
     pub(crate) start: Instant,
@@ -131,6 +137,11 @@ pub(crate) struct Client {
     pub(crate) allowed: Reasons,
     pub(crate) partitions: Vec<(Instant, Instant)>,
     pub(crate) srv: Option<SrvSide>,
+    /// Our client machine and its host, for a client of that kind (taken out while it drains).
+    pub(crate) ours: Option<Box<Ours>>,
+    /// Close reasons our client machine may legitimately give (besides those its session's
+    /// close explains).
+    pub(crate) machine_allowed: Reasons,
 }
 
 impl Client {
@@ -141,6 +152,10 @@ impl Client {
         }
         if plan.app_close_at.is_some() {
             allowed.add(faults::APP_CLOSE);
+        }
+        let mut machine_allowed = Reasons::default();
+        if plan.close_at.is_some() {
+            machine_allowed.add(faults::MACHINE_APP_CLOSE);
         }
         Client {
             transport: plan.open_on,
@@ -168,6 +183,8 @@ impl Client {
             allowed,
             partitions: Vec::new(),
             srv: None,
+            ours: None,
+            machine_allowed,
         }
     }
 
@@ -192,7 +209,7 @@ impl Client {
 }
 
 impl Sim {
-    fn at(&mut self, c: usize, after: Duration, action: ClientAction) {
+    pub(super) fn at(&mut self, c: usize, after: Duration, action: ClientAction) {
         let at = self.now + after;
         self.queue
             .push(at, super::net::NORMAL, Ev::Client { client: c, action });
@@ -260,6 +277,7 @@ impl Sim {
                 self.clients[c].delay5_until = None;
                 self.client_try_finish_upgrade(c);
             }
+            ClientAction::MachineTimer(_) | ClientAction::MachineWakeup => {}
         }
     }
 
@@ -542,7 +560,7 @@ impl Sim {
         }
     }
 
-    fn client_got_message(&mut self, c: usize, m: Message) {
+    pub(super) fn client_got_message(&mut self, c: usize, m: Message) {
         let cl = &mut self.clients[c];
         let i = cl.received.len();
         let expected = cl.srv.as_ref().and_then(|s| s.sent.get(i));
@@ -559,7 +577,7 @@ impl Sim {
     }
 
     /// A server that closes on purpose sends everything it accepted first.
-    fn check_graceful_close(&mut self, c: usize) {
+    pub(super) fn check_graceful_close(&mut self, c: usize) {
         let cl = &self.clients[c];
         let Some(srv) = &cl.srv else { return };
         if let Some((CloseReason::ForcedClose | CloseReason::ServerShuttingDown, _)) = srv.closed {
@@ -938,6 +956,25 @@ impl Sim {
 
     // ---- faults -------------------------------------------------------------------------------
 
+    /// All of `c`'s traffic is lost for `len`; a partition longer than the heartbeat bound is
+    /// checked once it has lasted the bound.
+    pub(super) fn partition(&mut self, c: usize, len: Duration) {
+        let until = self.now + len;
+        trace!(self, "c{c} fault: partition for {len:?}");
+        self.injected(c, FaultKind::Partition, faults::SILENCE);
+        self.clients[c].machine_allowed.add(faults::MACHINE_SILENCE);
+        self.clients[c].partitions.push((self.now, until));
+        let bound = self.partition_bound();
+        if len > bound {
+            let at = self.now + bound;
+            let ev = Ev::PartitionCheck {
+                client: c,
+                since: self.now,
+            };
+            self.queue.push(at, super::net::NORMAL, ev);
+        }
+    }
+
     pub(super) fn injected(&mut self, c: usize, kind: FaultKind, reasons: Reasons) {
         self.clients[c].allowed.add(reasons);
         *self.stats.faults.entry(kind.name()).or_default() += 1;
@@ -969,21 +1006,7 @@ impl Sim {
             return;
         }
         match fault {
-            Planned::Partition { len } => {
-                let until = self.now + len;
-                trace!(self, "c{c} fault: partition for {len:?}");
-                self.injected(c, FaultKind::Partition, faults::SILENCE);
-                self.clients[c].partitions.push((self.now, until));
-                let bound = self.partition_bound();
-                if len > bound {
-                    let at = self.now + bound;
-                    let ev = Ev::PartitionCheck {
-                        client: c,
-                        since: self.now,
-                    };
-                    self.queue.push(at, super::net::NORMAL, ev);
-                }
-            }
+            Planned::Partition { len } => self.partition(c, len),
             Planned::AbortGet => {
                 let cl = &mut self.clients[c];
                 let Some(link) = cl.gets.iter().find(|(_, r)| r.is_none()).map(|(l, _)| *l) else {

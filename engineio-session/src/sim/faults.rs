@@ -19,13 +19,15 @@ pub struct FaultRates {
     /// The WebSocket being probed for an upgrade dies: after opening, after `3probe`, or just
     /// after the client sent `5`.
     pub kill_ws_mid_probe: f64,
-    /// The client sends `5` late (up to twice the upgrade timeout), polling or not meanwhile.
+    /// The client sends `5` late (up to twice the upgrade timeout), polling or not meanwhile
+    /// (our client machine's host writes its `5` late).
     pub delay_upgrade: f64,
-    /// The client stops polling for a while (no GET), up to twice the heartbeat bound.
+    /// The client stops polling for a while (no GET), up to twice the heartbeat bound (our
+    /// client machine's host holds its GETs).
     pub stall_polling: f64,
-    /// The client sends a second GET while one is pending (an overlap).
+    /// The client sends a second GET while one is pending (an overlap). Wire clients only.
     pub duplicate_get: f64,
-    /// The client sends an undecodable body or frame.
+    /// The client sends an undecodable body or frame. Wire clients only.
     pub garbage: f64,
     /// All of a client's traffic is dropped for a while (connections in use die silently).
     pub partition: f64,
@@ -189,3 +191,21 @@ pub(crate) const SILENCE: Reasons = Reasons::of(&[PingTimeout, TransportClose]);
 pub(crate) const TRANSPORT_ERROR: Reasons = Reasons::of(&[TransportError]);
 /// Undecodable input.
 pub(crate) const GARBAGE: Reasons = Reasons::of(&[ParseError]);
+
+// What our client machine may close with (`ClientEvent::Closed`), by what explains it.
+
+/// Its application closed it.
+pub(crate) const MACHINE_APP_CLOSE: Reasons = Reasons::of(&[ForcedClose]);
+/// Its session closed first: the close packet or the WebSocket closing reached it, or a request
+/// reached the closed session (400).
+pub(crate) const MACHINE_SERVER_CLOSED: Reasons = Reasons::of(&[TransportClose, TransportError]);
+/// Partitions, a frozen server, held GETs, a late `5`: its heartbeat times out, a request or the
+/// WebSocket is lost, or it reaches a session that timed out.
+pub(crate) const MACHINE_SILENCE: Reasons =
+    Reasons::of(&[PingTimeout, TransportError, TransportClose]);
+/// Its GET failed under it.
+pub(crate) const MACHINE_ABORT_GET: Reasons = Reasons::of(&[TransportError]);
+/// Its WebSocket died just after it sent `5`.
+pub(crate) const MACHINE_KILL_WS_AFTER_5: Reasons = Reasons::of(&[TransportClose]);
+/// A v3 POST over the server's maxPayload (v3 clients are not told it): 413.
+pub(crate) const MACHINE_POST_TOO_LARGE: Reasons = Reasons::of(&[TransportError]);

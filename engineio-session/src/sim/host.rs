@@ -801,6 +801,23 @@ impl Sim {
                     srv.closed = Some((reason, self.now));
                 }
                 let allowed = cl.allowed;
+                // Our client closes gracefully: what it sent before goes first.
+                let graceful = cl
+                    .ours
+                    .as_ref()
+                    .is_some_and(|o| o.graceful && o.closed_by_app());
+                if let (true, CloseReason::TransportClose, Some(srv)) =
+                    (graceful, reason, cl.srv.as_ref())
+                {
+                    if srv.received.len() != cl.sent.len() {
+                        let detail = format!(
+                            "c{c} closed gracefully after sending {} messages; its session got {}",
+                            cl.sent.len(),
+                            srv.received.len()
+                        );
+                        return self.fail(Invariant::Delivery, detail);
+                    }
+                }
                 if !allowed.contains(reason) {
                     let detail = format!(
                         "s{c} closed with `{reason}`; the faults and script of c{c} allow {:?}",

@@ -2,55 +2,76 @@
 //! by one seed.
 //!
 //! A [`Sim`] runs a [`Server`] and its [`Session`](crate::Session)s under a tiny host written
-//! here (a map of sessions, request ids, the drain rule, one timer per session), with
-//! simulated clients written against the wire format only: they build `http` requests, route
-//! them through [`Server::route`], and read response bodies and WebSocket frames with
-//! engineio-proto's decoders, as `engine.io-client` v4 and v3 (XHR, `b64=1`, JSONP) would.
-//! No client machine of this crate is involved. Clients open sessions on polling or directly
-//! on WebSocket, upgrade (and retry failed upgrades), send text and binary messages (empty,
-//! multibyte, large enough to be compressed), ping (v3) or answer pings (v4), and close; the
-//! server's application sends, closes, and sometimes shuts the server down.
+//! here (a map of sessions, request ids, the drain rule, one timer per session), with clients
+//! of two kinds ([`ClientMix::ours`] says how many of each):
+//!
+//! - **wire clients**, written against the wire format only: they build `http` requests, route
+//!   them through [`Server::route`], and read response bodies and WebSocket frames with
+//!   engineio-proto's decoders, as `engine.io-client` v4 and v3 (XHR, `b64=1`, JSONP) would.
+//!   They open sessions on polling or directly on WebSocket, upgrade (and retry failed
+//!   upgrades), ping (v3) or answer pings (v4), and can misbehave on purpose (overlapping
+//!   GETs, garbage);
+//! - **our client machine**, [`ClientSession`](crate::ClientSession), v4 or v3 (`forceBase64`
+//!   or binary), polling first with an upgrade, WebSocket only, or polling only, under a small
+//!   host of its own that follows the drain rule and arms one timer at its `poll_timeout` (a
+//!   little late, sometimes early). The host performs its transmits over the same links: a
+//!   `HttpRequest` is routed through the server's host exactly as a wire client's request is,
+//!   a `WsConnect` becomes a WebSocket upgrade request, `WsFrame` and `WsClose` travel on its
+//!   link. It feeds back `HttpResponse` (status, headers, body), `WsOpened`, `WsFrame`,
+//!   `WsClosed` (a refused WebSocket too), and `HttpFailed` or `WsClosed` when a connection is
+//!   lost to a fault (the host notices a partition's dead connection within the heartbeat
+//!   bound, an aborted GET or killed WebSocket at once).
+//!
+//! Both kinds' applications send text and binary messages (empty, multibyte, large enough to
+//! be compressed), and sometimes close; the server's application sends, closes, and sometimes
+//! shuts the server down.
 //!
 //! # Time and network
 //!
 //! Time is virtual ([`Instant`]): [`Sim::step`] jumps to the earliest delivery, client action
-//! or session deadline and handles that one thing. Every HTTP request and every WebSocket is
-//! its own in-order link with the client's latency plus jitter per delivery. The host fires a
-//! session's timer a little late ([`Config::timer_lateness`]) and sometimes early
+//! or deadline and handles that one thing. Every HTTP request and every WebSocket is its own
+//! in-order link with the client's latency plus jitter per delivery. The hosts fire timers a
+//! little late ([`Config::timer_lateness`]) and sometimes early
 //! ([`Config::spurious_wakeups`]), when `handle_timeout` must do nothing.
 //!
 //! # Faults
 //!
 //! [`FaultRates`] says how often each is injected. Each makes some close reasons legitimate
-//! for the server's side of that client's session; any other reason fails the run.
+//! for the server's side of that client's session (and for our client machine); any other
+//! reason fails the run.
 //!
-//! | fault | what happens | server may close with |
-//! |---|---|---|
-//! | `abort_get` | the client drops its held GET: `RequestAborted`, and it gives up | `transport error`, `ping timeout` |
-//! | `kill_ws_mid_probe` | the probe WebSocket dies after opening, after `3probe`, or after `5` (with or without the `5`) | nothing before `5`; after it `transport close`, `ping timeout` |
-//! | `delay_upgrade` | `5` comes up to 2 × upgradeTimeout late, polling meanwhile or not | `ping timeout`, `transport close` |
-//! | `stall_polling` | no GET for up to 2 × (pingInterval + pingTimeout) | `ping timeout`, `transport close` |
-//! | `duplicate_get` | a second GET while one is pending | `transport error` |
-//! | `garbage` | an undecodable body or frame (on the probe WebSocket: only the upgrade fails; a v4 body sent as binary: 400) | `parse error` (`transport error` for the binary body) |
-//! | `partition` | all of a client's traffic is lost for a while; connections in use die silently | `ping timeout`, `transport close` |
-//! | `clock_jump` | the server's host freezes, then wakes with its clock leapt forward and every pending input and timer at once, timers first or inputs first | `ping timeout`, `transport close` |
+//! | fault | what happens | server may close with | for our client machine |
+//! |---|---|---|---|
+//! | `abort_get` | the client drops its held GET: `RequestAborted`, and it gives up | `transport error`, `ping timeout` | its host fails the GET (`HttpFailed`): `transport error` |
+//! | `kill_ws_mid_probe` | the probe WebSocket dies after opening, after `3probe`, or after `5` (with or without the `5`) | nothing before `5`; after it `transport close`, `ping timeout` | the same; `WsClosed` fed at once: before `5` the upgrade fails and polling goes on, after it `transport close` |
+//! | `delay_upgrade` | `5` comes up to 2 × upgradeTimeout late, polling meanwhile or not | `ping timeout`, `transport close` | its host writes the `5` (and all after it) late; it does not poll meanwhile: `ping timeout`, `transport close`, `transport error` |
+//! | `stall_polling` | no GET for up to 2 × (pingInterval + pingTimeout) | `ping timeout`, `transport close` | its host holds its GETs that long: the same as `delay_upgrade` |
+//! | `duplicate_get` | a second GET while one is pending | `transport error` | not applicable (it never overlaps GETs): not injected |
+//! | `garbage` | an undecodable body or frame (on the probe WebSocket: only the upgrade fails; a v4 body sent as binary: 400) | `parse error` (`transport error` for the binary body) | not applicable: not injected |
+//! | `partition` | all of a client's traffic is lost for a while; connections in use die silently | `ping timeout`, `transport close` | its host notices a dead connection (`HttpFailed`, `WsClosed`) within the heartbeat bound: `ping timeout`, `transport error`, `transport close` |
+//! | `clock_jump` | the server's host freezes, then wakes with its clock leapt forward and every pending input and timer at once, timers first or inputs first | `ping timeout`, `transport close` | `ping timeout`, `transport error`, `transport close` |
 //!
 //! Scripted closes allow theirs: the client's (`transport close`, or `ping timeout` when its
 //! `1` cannot get through), the application's (`forced close`), a shutdown (`server shutting
-//! down`).
+//! down`). Our client machine may close with `forced close` (`local`) only when its
+//! application closed it, and with `transport close` or `transport error` (the close packet,
+//! its WebSocket closing, or a 400 from a closed session) once its session has closed.
 //!
 //! # Invariants
 //!
-//! Checked after every step ([`Invariant`]): messages received on each side are an in-order,
-//! duplicate-free prefix of those sent, across upgrades; a session emits exactly one
-//! `Closed`, as its last event, with a reason the faults explain; at most one GET (and one
-//! POST) is held per session; no data frame travels on an upgrading WebSocket before the
-//! client's `5` (only `3probe`); a partition longer than pingInterval + pingTimeout closes
-//! both sides within that bound; after `handle_timeout(now)` the deadline is later than
-//! `now`, and an open session always has one; `Flushed` only moves forward; a closed session
-//! leaves no request unanswered and no WebSocket open; a graceful close delivers everything
-//! sent before it. At the end, every client and its session have either delivered
-//! everything both ways or both closed.
+//! Checked after every step ([`Invariant`]), on both sides: messages received by each side
+//! are an in-order, duplicate-free prefix of those the other sent, across upgrades; a session
+//! and our client machine each emit exactly one `Closed`, as their last event, with a reason
+//! the faults explain; at most one GET (and one POST) is held per session, and our client
+//! has at most one GET and one POST in flight; no data frame travels on an upgrading
+//! WebSocket before the client's `5` (only `3probe` from the server, only `2probe` then `5`
+//! from our client); a partition longer than pingInterval + pingTimeout closes both sides
+//! within that bound; after `handle_timeout(now)` the deadline is later than `now` (a
+//! session's and our client's), and an open one always has one; `Flushed` only moves
+//! forward; a closed session leaves no request unanswered and no WebSocket open, and our
+//! closed client no WebSocket open; a graceful close delivers everything sent before it
+//! (the server's to the client, our client's to the server). At the end, every client and
+//! its session have either delivered everything both ways or both closed.
 //!
 //! # Replaying
 //!
@@ -93,6 +114,7 @@ mod client;
 mod faults;
 mod host;
 mod net;
+mod ours;
 mod rng;
 mod trace;
 mod wire;
@@ -129,6 +151,10 @@ pub struct Latency {
 /// What kinds of clients a run has: each is a probability that a client is of that kind.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ClientMix {
+    /// Our own client machine ([`ClientSession`](crate::ClientSession)) under a small host,
+    /// rather than a wire client. The other fields apply to both kinds where they make sense
+    /// (our client speaks no JSONP and asks for no compression).
+    pub ours: f64,
     /// Protocol v3 (needs [`ServerConfig::allow_eio3`]; ignored otherwise).
     pub v3: f64,
     /// Of v3 clients: JSONP polling.
@@ -150,6 +176,7 @@ pub struct ClientMix {
 impl Default for ClientMix {
     fn default() -> Self {
         ClientMix {
+            ours: 0.5,
             v3: 0.3,
             jsonp: 0.25,
             b64: 0.3,
@@ -251,6 +278,9 @@ pub struct Report {
     pub end: Instant,
     /// Sessions opened.
     pub sessions: u64,
+    /// Clients that were our client machine, by protocol and transports (`"v4 polling+upgrade"`,
+    /// `"v3-b64 websocket"`, ...).
+    pub our_clients: BTreeMap<&'static str, u64>,
     /// Messages the sessions delivered to the server's application.
     pub messages_to_server: u64,
     /// Messages the clients received.
@@ -284,6 +314,7 @@ impl Report {
             (&mut self.server_closes, &other.server_closes),
             (&mut self.client_closes, &other.client_closes),
             (&mut self.faults, &other.faults),
+            (&mut self.our_clients, &other.our_clients),
         ] {
             for (k, v) in from {
                 *into.entry(k).or_default() += v;
@@ -296,12 +327,13 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "seed {} trace {:016x}: {} steps, {} sessions, {} messages to the server, {} to \
-             clients, {} upgrades ({} aborted), {} partition checks",
+            "seed {} trace {:016x}: {} steps, {} sessions ({} of our client), {} messages to \
+             the server, {} to clients, {} upgrades ({} aborted), {} partition checks",
             self.seed,
             self.trace_hash,
             self.steps,
             self.sessions,
+            self.our_clients.values().sum::<u64>(),
             self.messages_to_server,
             self.messages_to_client,
             self.upgrades,
@@ -310,6 +342,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(f, "  server closes: {:?}", self.server_closes)?;
         writeln!(f, "  client closes: {:?}", self.client_closes)?;
+        writeln!(f, "  our clients: {:?}", self.our_clients)?;
         write!(f, "  faults: {:?}", self.faults)
     }
 }
@@ -634,19 +667,33 @@ impl Sim {
                 for cl in &mut self.clients {
                     if cl.plan.start < until {
                         cl.allowed.add(faults::SILENCE);
+                        cl.machine_allowed.add(faults::MACHINE_SILENCE);
                     }
                 }
+            }
+            Ev::Response { link, resp } if self.ours(link) => self.machine_on_response(link, *resp),
+            Ev::WsOpen { link } if self.ours(link) => self.machine_on_ws_open(link),
+            Ev::FrameDown { link, frame } if self.ours(link) => self.machine_on_frame(link, frame),
+            Ev::CloseDown { link } if self.ours(link) => self.machine_on_ws_closed(link),
+            Ev::Client { client, action } if self.clients[client].plan.ours => {
+                self.machine_action(client, action)
             }
             Ev::Response { link, resp } => self.client_on_response(link, *resp),
             Ev::WsOpen { link } => self.client_on_ws_open(link),
             Ev::FrameDown { link, frame } => self.client_on_frame(link, frame),
             Ev::CloseDown { link } => self.client_on_ws_closed(link),
             Ev::Client { client, action } => self.client_action(client, action),
+            Ev::Lost { link } => self.machine_on_lost(link),
             Ev::PartitionCheck { client, since } => self.check_partition(client, since),
         }
     }
 
     // ---- the network --------------------------------------------------------------------------
+
+    /// Whether `link` is one of our client machine's.
+    fn ours(&self, link: LinkId) -> bool {
+        self.clients[self.links[link].client].plan.ours
+    }
 
     fn new_link(&mut self, c: usize, kind: LinkKind) -> LinkId {
         self.links.push(Link {
@@ -671,10 +718,7 @@ impl Sim {
         let jitter = self.jitter();
         let l = &mut self.links[link];
         if l.dead_up || self.clients[l.client].partitioned(self.now) {
-            l.dead_up = true;
-            l.dead_down = true;
-            trace!(self, "net L{link} lost on the way up");
-            return;
+            return self.link_lost(link, "lost on the way up");
         }
         let at = (self.now + l.latency + jitter).max(l.last_up);
         l.last_up = at;
@@ -685,10 +729,7 @@ impl Sim {
         let jitter = self.jitter();
         let l = &mut self.links[link];
         if l.dead_down || self.clients[l.client].partitioned(self.now) {
-            l.dead_up = true;
-            l.dead_down = true;
-            trace!(self, "net L{link} lost on the way down");
-            return;
+            return self.link_lost(link, "lost on the way down");
         }
         let at = (self.now + l.latency + jitter).max(l.last_down);
         l.last_down = at;
@@ -703,12 +744,22 @@ impl Sim {
             return false;
         }
         if self.clients[l.client].partitioned(self.now) {
-            l.dead_up = true;
-            l.dead_down = true;
-            trace!(self, "net L{link} dies in a partition");
+            self.link_lost(link, "dies in a partition");
             return false;
         }
         true
+    }
+
+    /// A delivery on `link` is lost, and the link with it (both ways).
+    fn link_lost(&mut self, link: LinkId, how: &str) {
+        let l = &mut self.links[link];
+        let died = !(l.dead_up && l.dead_down);
+        l.dead_up = true;
+        l.dead_down = true;
+        trace!(self, "net L{link} {how}");
+        if died {
+            self.link_died(link);
+        }
     }
 }
 
@@ -717,10 +768,11 @@ fn draw_plan(config: &Config, rng: &mut SimRng) -> Plan {
     let s = &config.server;
     let mix = &config.mix;
     let d = config.duration;
+    let ours = rng.chance(mix.ours);
     let v3 = s.allow_eio3 && rng.chance(mix.v3);
     let format = if !v3 {
         ClientFormat::V4
-    } else if rng.chance(mix.jsonp) {
+    } else if !ours && rng.chance(mix.jsonp) {
         ClientFormat::V3Jsonp(rng.range(0, 9) as u32)
     } else if rng.chance(mix.b64) {
         ClientFormat::V3Base64
@@ -738,7 +790,7 @@ fn draw_plan(config: &Config, rng: &mut SimRng) -> Plan {
     let latency = rng.duration(config.latency.min, config.latency.max);
     let upgrade_after = (open_on == Transport::Polling && rng.chance(mix.upgrade))
         .then(|| rng.duration(Duration::ZERO, d / 3));
-    let accept_encoding = (cfg!(feature = "compression") && rng.chance(mix.compression))
+    let accept_encoding = (!ours && cfg!(feature = "compression") && rng.chance(mix.compression))
         .then(|| *rng.pick(&["gzip", "deflate", "gzip, deflate", "br;q=1, gzip;q=0.5"]));
     let interval = config.message_interval;
     let send_mean = rng.duration(interval / 2, interval * 2);
@@ -760,8 +812,10 @@ fn draw_plan(config: &Config, rng: &mut SimRng) -> Plan {
     fault(rng, f.stall_polling, &|rng| Planned::StallPolling {
         len: rng.duration(bound / 4, 2 * bound),
     });
-    fault(rng, f.duplicate_get, &|_| Planned::DuplicateGet);
-    fault(rng, f.garbage, &|_| Planned::Garbage);
+    // Overlapping GETs and garbage need a scripted wire client: our machine does neither.
+    let wire_only = |p: f64| if ours { 0.0 } else { p };
+    fault(rng, wire_only(f.duplicate_get), &|_| Planned::DuplicateGet);
+    fault(rng, wire_only(f.garbage), &|_| Planned::Garbage);
     fault(rng, f.partition, &|rng| Planned::Partition {
         len: rng.duration(bound / 4, 2 * bound),
     });
@@ -778,6 +832,7 @@ fn draw_plan(config: &Config, rng: &mut SimRng) -> Plan {
         (delay, rng.chance(0.5))
     });
     Plan {
+        ours,
         format,
         open_on,
         start,

@@ -97,6 +97,9 @@ pub(crate) enum Ev {
     CloseDown { link: LinkId },
     /// A client acts (its script, its timers, its faults).
     Client { client: usize, action: ClientAction },
+    /// Our client machine's host learns that the connection of `link` is gone (a reset, a
+    /// timeout): a request it still waits for fails, a WebSocket is closed.
+    Lost { link: LinkId },
 
     // ---- the simulator's own ----
     /// The server shuts down: refuses handshakes, closes every session.
@@ -156,6 +159,10 @@ pub(crate) enum ClientAction {
     StallEnd,
     /// The delayed `5` may go now.
     Send5,
+    /// Our client machine's timer (generation-checked).
+    MachineTimer(u64),
+    /// Our client machine's host wakes it before its deadline (nothing may happen).
+    MachineWakeup,
 }
 
 /// Queue classes at equal times: deferred inputs that a waking host sees before its timers,

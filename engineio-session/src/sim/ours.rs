@@ -1,0 +1,916 @@
+//! Our own client machine as a simulated client: a [`ClientSession`] under a host as small as
+//! the server's. The host performs every [`ClientTransmit`] over the simulated links (requests
+//! go through [`Server::route`](crate::Server::route) like the wire clients' requests), feeds
+//! back what becomes of them as [`ClientInput`]s, follows the drain rule, and arms one timer
+//! at [`ClientSession::poll_timeout`] (a little late, sometimes early).
+//!
+//! What becomes of a request or WebSocket: its response, `101` and frames arrive as
+//! `HttpResponse`, `WsOpened` and `WsFrame`; a refused WebSocket, or one the server closes, is
+//! `WsClosed`; a connection lost to a partition or killed by a fault is noticed by the host
+//! (a reset, a timeout) a while later: `HttpFailed` or `WsClosed`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use engineio_proto::{Frame, Transport};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, Uri};
+
+use super::client::{ClientClose, Phase, Show, ShowFrame};
+use super::faults::{self, FaultKind, KillPhase, Planned};
+use super::net::{AppAction, ClientAction, Ev, LinkId, LinkKind, NORMAL};
+use super::trace::Esc;
+use super::wire::{self, Alphabet, ClientFormat};
+use super::{Invariant, Sim};
+use crate::{
+    ClientConfig, ClientEvent, ClientInput, ClientSession, ClientTransmit, CloseReason, Instant,
+    ReqId, SendError, SendId,
+};
+
+/// What a connection the machine asked for is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConnKind {
+    Get,
+    Post,
+    /// A WebSocket: `probe` when it is an upgrade's; `open` once its `101` came; `sent5` once
+    /// the machine sent `5` on it; `dead` once a fault killed it (the host has not told the
+    /// machine yet).
+    Ws {
+        probe: bool,
+        open: bool,
+        sent5: bool,
+        dead: bool,
+    },
+}
+
+/// A request or WebSocket whose outcome the host still owes the machine.
+#[derive(Clone, Copy, Debug)]
+struct Conn {
+    id: ReqId,
+    kind: ConnKind,
+}
+
+/// Our client machine and what its host keeps.
+pub(crate) struct Ours {
+    machine: ClientSession,
+    /// Connections the machine still waits to hear about, by link.
+    conns: BTreeMap<LinkId, Conn>,
+    /// The machine's deadline the host's timer is armed for, and the timer's generation.
+    armed: Option<Instant>,
+    timer_gen: u64,
+    next_send: u64,
+    last_flushed: Option<SendId>,
+    closed: Option<CloseReason>,
+    /// The application called `close`.
+    app_closed: bool,
+    /// The application called `close` once the connection was open, and no fault cut the
+    /// connection since: everything it sent before goes first.
+    pub(crate) graceful: bool,
+    /// The input being handled came from the server (a response, a frame, a close), not from
+    /// a fault or the host.
+    from_server: bool,
+}
+
+impl Ours {
+    /// Whether the machine closed because its application closed it.
+    pub(crate) fn closed_by_app(&self) -> bool {
+        self.closed == Some(CloseReason::ForcedClose) && self.app_closed
+    }
+}
+
+impl Sim {
+    // ---- the application ----------------------------------------------------------------------
+
+    /// Creates the machine: its first transmit is the handshake.
+    pub(super) fn machine_start(&mut self, c: usize) {
+        let plan = &self.clients[c].plan;
+        let s = &self.config.server;
+        let mut cfg = ClientConfig::new(Uri::from_static("http://sim.test"));
+        cfg.path.clone_from(&s.path);
+        cfg.version = plan.format.version();
+        cfg.force_base64 = plan.format == ClientFormat::V3Base64;
+        cfg.transports = match plan.open_on {
+            Transport::Websocket => vec![Transport::Websocket],
+            Transport::Polling => vec![Transport::Polling, Transport::Websocket],
+        };
+        cfg.upgrade = plan.upgrade_after.is_some();
+        cfg.connect_timeout = s.ping_interval + s.ping_timeout;
+        cfg.seed = self.rng.u64();
+        let mode = mode_name(cfg.version, plan.open_on, cfg.upgrade, cfg.force_base64);
+        trace!(self, "c{c} our client, {mode}");
+        let cl = &mut self.clients[c];
+        cl.started = Some(self.now);
+        cl.ours = Some(Box::new(Ours {
+            machine: ClientSession::new(self.now, cfg),
+            conns: BTreeMap::new(),
+            armed: None,
+            timer_gen: 0,
+            next_send: 0,
+            last_flushed: None,
+            closed: None,
+            app_closed: false,
+            graceful: false,
+            from_server: false,
+        }));
+        *self.stats.our_clients.entry(mode).or_default() += 1;
+        let first = self
+            .rng
+            .duration(Duration::ZERO, self.clients[c].plan.send_mean * 2);
+        self.at(c, first, ClientAction::Send);
+        self.machine_drain(c);
+    }
+
+    pub(super) fn machine_action(&mut self, c: usize, action: ClientAction) {
+        match action {
+            ClientAction::Start => self.machine_start(c),
+            ClientAction::Send => self.machine_app_send(c),
+            ClientAction::Close => {
+                let Some(o) = self.clients[c].ours.as_mut() else {
+                    return;
+                };
+                if o.closed.is_some() {
+                    return;
+                }
+                o.app_closed = true;
+                o.graceful = o.machine.is_open();
+                trace!(self, "c{c} app close");
+                o.machine.close(self.now);
+                o.from_server = false;
+                self.machine_drain(c);
+            }
+            ClientAction::MachineTimer(gen) => {
+                let Some(o) = self.clients[c].ours.as_mut() else {
+                    return;
+                };
+                if gen != o.timer_gen || o.closed.is_some() {
+                    return;
+                }
+                o.armed = None;
+                o.from_server = false;
+                o.machine.handle_timeout(self.now);
+                let after = o.machine.poll_timeout();
+                trace!(self, "c{c} timeout");
+                if let Some(d) = after.filter(|&d| d <= self.now) {
+                    let detail = format!(
+                        "c{c}: after the client's handle_timeout({}ms) its deadline is {}ms",
+                        self.now.as_millis(),
+                        d.as_millis()
+                    );
+                    self.fail(Invariant::Timer, detail);
+                }
+                self.machine_drain(c);
+            }
+            ClientAction::MachineWakeup => {
+                let Some(o) = self.clients[c].ours.as_mut() else {
+                    return;
+                };
+                let before = o.machine.poll_timeout();
+                if o.closed.is_some() || before.is_none_or(|d| d <= self.now) {
+                    return;
+                }
+                o.machine.handle_timeout(self.now);
+                let t = o.machine.poll_transmit();
+                let e = o.machine.poll_event();
+                let after = o.machine.poll_timeout();
+                trace!(self, "c{c} early wakeup");
+                if t.is_some() || e.is_some() || after != before {
+                    let detail = format!(
+                        "c{c}: the client's handle_timeout({}ms) before its deadline {:?} did \
+                         something: {t:?} {e:?}",
+                        self.now.as_millis(),
+                        before.map(Instant::as_millis)
+                    );
+                    self.fail(Invariant::Timer, detail);
+                }
+            }
+            ClientAction::Fault(i) => self.machine_fault(c, i),
+            _ => {}
+        }
+    }
+
+    fn machine_app_send(&mut self, c: usize) {
+        let Some(o) = self.clients[c].ours.as_ref() else {
+            return;
+        };
+        if self.now >= self.send_until || o.closed.is_some() || o.app_closed {
+            return;
+        }
+        let burst = if self.rng.chance(0.2) {
+            self.rng.range(2, 5)
+        } else {
+            1
+        };
+        let a = Alphabet {
+            record_separator: true,
+            backslash: true,
+        };
+        for _ in 0..burst {
+            let n = self.clients[c].next_tag;
+            self.clients[c].next_tag += 1;
+            let m = wire::message(&mut self.rng, n, a);
+            // The application keeps to the server's limit (v3 clients are not told it).
+            if m.len() * 2 + 16 > self.config.server.max_payload {
+                continue;
+            }
+            let Some(o) = self.clients[c].ours.as_mut() else {
+                return;
+            };
+            let r = o.machine.send(m.clone());
+            let polling_v4 = o.machine.transport() == Transport::Polling
+                && o.machine.config().version == engineio_proto::ProtocolVersion::V4;
+            let expected = o.next_send;
+            trace!(self, "c{c} app send {} -> {r:?}", Show(Some(&m)));
+            match r {
+                Ok(id) => {
+                    if id.0 != expected {
+                        let detail = format!("c{c}: send id {}, expected {expected}", id.0);
+                        self.fail(Invariant::Protocol, detail);
+                    }
+                    if let Some(o) = self.clients[c].ours.as_mut() {
+                        o.next_send += 1;
+                    }
+                    self.clients[c].sent.push(m);
+                }
+                Err(SendError::Full | SendError::Closed) => {}
+                Err(SendError::Unencodable) => {
+                    let ok = matches!(&m, crate::proto::Message::Text(s) if s.contains('\u{1e}'))
+                        && polling_v4;
+                    if !ok {
+                        let detail = format!("c{c}: Unencodable for {}", Show(Some(&m)));
+                        self.fail(Invariant::Protocol, detail);
+                    }
+                }
+            }
+        }
+        if let Some(o) = self.clients[c].ours.as_mut() {
+            o.from_server = false;
+        }
+        self.machine_drain(c);
+        let mean = self.clients[c].plan.send_mean;
+        let next = self.rng.duration(Duration::ZERO, mean * 2);
+        self.at(c, next, ClientAction::Send);
+    }
+
+    // ---- inputs from the network --------------------------------------------------------------
+
+    /// Feeds `input` and drains.
+    fn machine_input(&mut self, c: usize, input: ClientInput, from_server: bool) {
+        let Some(o) = self.clients[c].ours.as_mut() else {
+            return;
+        };
+        o.from_server = from_server;
+        o.machine.handle_input(self.now, input);
+        self.machine_drain(c);
+    }
+
+    fn conn(&mut self, link: LinkId) -> Option<(usize, &mut Conn)> {
+        let c = self.links[link].client;
+        let o = self.clients[c].ours.as_mut()?;
+        o.conns.get_mut(&link).map(|conn| (c, conn))
+    }
+
+    fn take_conn(&mut self, link: LinkId) -> Option<(usize, Conn)> {
+        let c = self.links[link].client;
+        let o = self.clients[c].ours.as_mut()?;
+        o.conns.remove(&link).map(|conn| (c, conn))
+    }
+
+    pub(super) fn machine_on_response(&mut self, link: LinkId, resp: Response<Bytes>) {
+        let (c, kind) = (self.links[link].client, self.links[link].kind);
+        let status = resp.status().as_u16();
+        trace!(
+            self,
+            "c{c} <- L{link} {} {status} {}",
+            kind.name(),
+            Esc(resp.body())
+        );
+        let Some((c, conn)) = self.take_conn(link) else {
+            return;
+        };
+        if status != 200 && matches!(kind, LinkKind::Handshake | LinkKind::WsHandshake) {
+            return self.fail(
+                Invariant::Protocol,
+                format!("c{c}: handshake refused with {status}"),
+            );
+        }
+        if status == 413 {
+            if self.clients[c].plan.format.version() == engineio_proto::ProtocolVersion::V4 {
+                return self.fail(
+                    Invariant::Protocol,
+                    format!("c{c}: a POST over the maxPayload the server announced"),
+                );
+            }
+            // A v3 client does not know maxPayload: its batch can be too large. It gives up;
+            // the session, told nothing, times out.
+            let cl = &mut self.clients[c];
+            cl.machine_allowed.add(faults::MACHINE_POST_TOO_LARGE);
+            cl.allowed
+                .add(faults::Reasons::of(&[CloseReason::PingTimeout]));
+            *self.stats.faults.entry("post_too_large").or_default() += 1;
+        }
+        let input = match conn.kind {
+            // A WebSocket refused.
+            ConnKind::Ws { .. } => ClientInput::WsClosed { ws: conn.id },
+            ConnKind::Get | ConnKind::Post => {
+                let (parts, body) = resp.into_parts();
+                ClientInput::HttpResponse {
+                    req: conn.id,
+                    status,
+                    headers: parts.headers,
+                    body,
+                }
+            }
+        };
+        self.machine_input(c, input, true);
+    }
+
+    pub(super) fn machine_on_ws_open(&mut self, link: LinkId) {
+        let c = self.links[link].client;
+        trace!(self, "c{c} <- L{link} 101");
+        let Some((c, conn)) = self.conn(link) else {
+            return;
+        };
+        let ConnKind::Ws {
+            probe,
+            ref mut open,
+            dead: false,
+            ..
+        } = conn.kind
+        else {
+            return;
+        };
+        *open = true;
+        let ws = conn.id;
+        self.machine_input(
+            c,
+            ClientInput::WsOpened {
+                ws,
+                headers: HeaderMap::new(),
+            },
+            true,
+        );
+        if probe
+            && self.clients[c].plan.kill_ws == Some(KillPhase::AfterOpen)
+            && self.machine_mark_dead(link)
+        {
+            self.machine_kill_ws(c, link, false);
+        }
+    }
+
+    pub(super) fn machine_on_frame(&mut self, link: LinkId, frame: Frame) {
+        let c = self.links[link].client;
+        trace!(self, "c{c} <- L{link} frame {}", ShowFrame(&frame));
+        let Some((c, conn)) = self.conn(link) else {
+            return;
+        };
+        let ConnKind::Ws {
+            probe,
+            open: true,
+            sent5,
+            dead: false,
+        } = conn.kind
+        else {
+            return;
+        };
+        let ws = conn.id;
+        let probe_answer = matches!(&frame, Frame::Text(s) if s.as_str() == "3probe");
+        if probe
+            && !sent5
+            && probe_answer
+            && self.clients[c].plan.kill_ws == Some(KillPhase::AfterProbe)
+            && self.machine_mark_dead(link)
+        {
+            return self.machine_kill_ws(c, link, false);
+        }
+        self.machine_input(c, ClientInput::WsFrame { ws, frame }, true);
+    }
+
+    pub(super) fn machine_on_ws_closed(&mut self, link: LinkId) {
+        let c = self.links[link].client;
+        trace!(self, "c{c} <- L{link} ws closed");
+        let Some((c, conn)) = self.take_conn(link) else {
+            return;
+        };
+        self.machine_input(c, ClientInput::WsClosed { ws: conn.id }, true);
+    }
+
+    /// The host notices that a connection is gone.
+    pub(super) fn machine_on_lost(&mut self, link: LinkId) {
+        let Some((c, conn)) = self.take_conn(link) else {
+            return;
+        };
+        trace!(self, "c{c} L{link} lost");
+        let input = match conn.kind {
+            ConnKind::Ws { .. } => ClientInput::WsClosed { ws: conn.id },
+            ConnKind::Get | ConnKind::Post => ClientInput::HttpFailed { req: conn.id },
+        };
+        self.machine_input(c, input, false);
+    }
+
+    /// `link` died under a partition: if our machine waits on it, its host notices within the
+    /// heartbeat bound (a reset comes at once, a timeout later).
+    pub(super) fn link_died(&mut self, link: LinkId) {
+        let c = self.links[link].client;
+        if !self.clients[c].plan.ours {
+            return;
+        }
+        let s = &self.config.server;
+        let after = self
+            .rng
+            .duration(Duration::ZERO, s.ping_interval + s.ping_timeout);
+        self.queue.push(self.now + after, NORMAL, Ev::Lost { link });
+    }
+
+    // ---- the drain rule -----------------------------------------------------------------------
+
+    /// Drains transmits and events until both are empty, re-arms the timer, and checks the
+    /// machine's invariants.
+    fn machine_drain(&mut self, c: usize) {
+        let Some(mut o) = self.clients[c].ours.take() else {
+            return;
+        };
+        loop {
+            let mut any = false;
+            while let Some(t) = o.machine.poll_transmit() {
+                any = true;
+                self.machine_transmit(c, &mut o, t);
+            }
+            while let Some(e) = o.machine.poll_event() {
+                any = true;
+                self.machine_event(c, &mut o, e);
+            }
+            if !any {
+                break;
+            }
+        }
+        let deadline = o.machine.poll_timeout();
+        if deadline != o.armed {
+            o.armed = deadline;
+            o.timer_gen += 1;
+            if let Some(d) = deadline {
+                let lateness = self
+                    .rng
+                    .duration(Duration::ZERO, self.config.timer_lateness);
+                let gen = o.timer_gen;
+                self.queue.push(
+                    d + lateness,
+                    NORMAL,
+                    Ev::Client {
+                        client: c,
+                        action: ClientAction::MachineTimer(gen),
+                    },
+                );
+                if d > self.now && self.rng.chance(self.config.spurious_wakeups) {
+                    let early = self
+                        .rng
+                        .duration(Duration::ZERO, d - self.now - Duration::from_micros(1));
+                    let ev = Ev::Client {
+                        client: c,
+                        action: ClientAction::MachineWakeup,
+                    };
+                    self.queue.push(self.now + early, NORMAL, ev);
+                }
+            }
+        }
+        self.machine_check(c, &o);
+        self.clients[c].ours = Some(o);
+    }
+
+    fn machine_check(&mut self, c: usize, o: &Ours) {
+        let closed = o.machine.is_closed();
+        if closed != o.closed.is_some() {
+            return self.fail(
+                Invariant::CloseCount,
+                format!(
+                    "c{c}: the client's is_closed() {closed} but Closed events say {:?}",
+                    o.closed
+                ),
+            );
+        }
+        let deadline = o.machine.poll_timeout();
+        if closed == deadline.is_some() {
+            let detail = if closed {
+                format!("c{c}: the client is closed but still has a deadline")
+            } else {
+                format!("c{c}: the client is open without a deadline")
+            };
+            return self.fail(Invariant::Timer, detail);
+        }
+        let gets = o.conns.values().filter(|x| x.kind == ConnKind::Get).count();
+        let posts = o
+            .conns
+            .values()
+            .filter(|x| x.kind == ConnKind::Post)
+            .count();
+        if gets > 1 || posts > 1 {
+            let detail = format!("c{c}: the client has {gets} GETs and {posts} POSTs in flight");
+            return self.fail(Invariant::ParkedRequests, detail);
+        }
+        if closed {
+            let open: Vec<LinkId> = o
+                .conns
+                .iter()
+                .filter(|(_, x)| matches!(x.kind, ConnKind::Ws { dead: false, .. }))
+                .map(|(l, _)| *l)
+                .collect();
+            if !open.is_empty() {
+                let detail = format!("c{c}: the client closed with WebSockets {open:?} open");
+                self.fail(Invariant::Leak, detail);
+            }
+        }
+    }
+
+    fn machine_transmit(&mut self, c: usize, o: &mut Ours, t: ClientTransmit) {
+        match t {
+            ClientTransmit::HttpRequest {
+                req,
+                method,
+                uri,
+                headers,
+                body,
+            } => {
+                let post = method == Method::POST;
+                let (kind, conn) = match (post, o.machine.sid()) {
+                    (true, _) => (LinkKind::Post, ConnKind::Post),
+                    (false, None) => (LinkKind::Handshake, ConnKind::Get),
+                    (false, Some(_)) => (LinkKind::Get, ConnKind::Get),
+                };
+                if o.conns.values().any(|x| x.kind == conn) {
+                    let detail = format!(
+                        "c{c}: a second {method} R{} while one is in flight: {:?}",
+                        req.0, o.conns
+                    );
+                    return self.fail(Invariant::ParkedRequests, detail);
+                }
+                let link = self.new_link(c, kind);
+                let target = uri.path_and_query().map_or("/", |p| p.as_str());
+                trace!(
+                    self,
+                    "c{c} tx HttpRequest R{} {method} L{link} {target} {}",
+                    req.0,
+                    Esc(&body)
+                );
+                let mut request = Request::new(body);
+                *request.method_mut() = method;
+                *request.uri_mut() = target.parse().unwrap_or_default();
+                *request.headers_mut() = headers;
+                request
+                    .headers_mut()
+                    .insert(header::HOST, HeaderValue::from_static("sim.test"));
+                o.conns.insert(
+                    link,
+                    Conn {
+                        id: req,
+                        kind: conn,
+                    },
+                );
+                let stall = self.clients[c].stall_until;
+                if !post && stall > self.now {
+                    // The host holds the GET until the stall ends.
+                    let l = &mut self.links[link];
+                    l.last_up = l.last_up.max(stall);
+                }
+                self.send_up(
+                    link,
+                    Ev::Request {
+                        link,
+                        req: Box::new(request),
+                    },
+                );
+            }
+            ClientTransmit::WsConnect { ws, uri, headers } => {
+                let probe = o.machine.sid().is_some();
+                let kind = if probe {
+                    LinkKind::WsUpgrade
+                } else {
+                    LinkKind::WsHandshake
+                };
+                let link = self.new_link(c, kind);
+                let target = uri.path_and_query().map_or("/", |p| p.as_str());
+                trace!(self, "c{c} tx WsConnect R{} L{link} {target}", ws.0);
+                let mut request = wire::ws_request(target, &mut self.rng);
+                request.headers_mut().extend(headers);
+                o.conns.insert(
+                    link,
+                    Conn {
+                        id: ws,
+                        kind: ConnKind::Ws {
+                            probe,
+                            open: false,
+                            sent5: false,
+                            dead: false,
+                        },
+                    },
+                );
+                self.send_up(
+                    link,
+                    Ev::Request {
+                        link,
+                        req: Box::new(request),
+                    },
+                );
+            }
+            ClientTransmit::WsFrame { ws, frame } => {
+                trace!(self, "c{c} tx WsFrame R{} {}", ws.0, ShowFrame(&frame));
+                let found = o
+                    .conns
+                    .iter_mut()
+                    .find(|(_, x)| x.id == ws && matches!(x.kind, ConnKind::Ws { .. }));
+                let Some((&link, conn)) = found else {
+                    let detail = format!("c{c}: a frame on WebSocket R{} not open", ws.0);
+                    return self.fail(Invariant::Protocol, detail);
+                };
+                let ConnKind::Ws {
+                    probe,
+                    open,
+                    ref mut sent5,
+                    dead,
+                } = conn.kind
+                else {
+                    return;
+                };
+                if dead {
+                    trace!(self, "net L{link} dead: frame lost");
+                    return;
+                }
+                if !open {
+                    let detail = format!("c{c}: a frame on WebSocket R{} before it opened", ws.0);
+                    return self.fail(Invariant::Protocol, detail);
+                }
+                let is = |f: &Frame, s: &str| matches!(f, Frame::Text(t) if t.as_str() == s);
+                if probe && !*sent5 {
+                    if is(&frame, "5") {
+                        *sent5 = true;
+                        let kill = self.clients[c].plan.kill_ws;
+                        if let Some(KillPhase::After5 { .. }) = kill {
+                            conn.kind = ConnKind::Ws {
+                                probe,
+                                open,
+                                sent5: true,
+                                dead: true,
+                            };
+                            // What it sends from now on is lost with the WebSocket.
+                            o.graceful = false;
+                        }
+                        return self.machine_sent_5(c, link, frame);
+                    }
+                    if !is(&frame, "2probe") {
+                        let detail = format!(
+                            "c{c}: the client sent {} on the probe WebSocket R{} before 5",
+                            ShowFrame(&frame),
+                            ws.0
+                        );
+                        return self.fail(Invariant::WsDataBefore5, detail);
+                    }
+                }
+                self.send_up(link, Ev::FrameUp { link, frame });
+            }
+            ClientTransmit::WsClose { ws } => {
+                trace!(self, "c{c} tx WsClose R{}", ws.0);
+                let found = o
+                    .conns
+                    .iter()
+                    .find(|(_, x)| x.id == ws && matches!(x.kind, ConnKind::Ws { .. }))
+                    .map(|(l, x)| (*l, *x));
+                let Some((link, conn)) = found else {
+                    let detail = format!("c{c}: close of WebSocket R{} not open", ws.0);
+                    return self.fail(Invariant::Protocol, detail);
+                };
+                o.conns.remove(&link);
+                let ConnKind::Ws { open, dead, .. } = conn.kind else {
+                    return;
+                };
+                if dead {
+                    return;
+                }
+                if !open {
+                    // Still connecting: the upgrade request is dropped (or, if the server
+                    // accepted it meanwhile, the WebSocket closed).
+                    self.send_up(link, Ev::Abort { link });
+                }
+                self.send_up(link, Ev::CloseUp { link });
+                self.links[link].dead_down = true;
+            }
+        }
+    }
+
+    /// The machine sent `5` on its probe: the planned delay or kill applies.
+    fn machine_sent_5(&mut self, c: usize, link: LinkId, frame: Frame) {
+        let plan = &self.clients[c].plan;
+        let (kill, delay5) = (plan.kill_ws, plan.delay5);
+        if let Some(KillPhase::After5 { lose_5 }) = kill {
+            if !lose_5 {
+                self.send_up(link, Ev::FrameUp { link, frame });
+            } else {
+                trace!(self, "c{c} sends 5 into a dying WebSocket");
+            }
+            return self.machine_kill_ws(c, link, true);
+        }
+        if let Some((delay, _)) = delay5 {
+            self.injected(c, FaultKind::DelayUpgrade, faults::SILENCE);
+            self.clients[c].machine_allowed.add(faults::MACHINE_SILENCE);
+            trace!(self, "c{c} fault: 5 held for {delay:?}");
+            let l = &mut self.links[link];
+            l.last_up = l.last_up.max(self.now + delay);
+        }
+        self.send_up(link, Ev::FrameUp { link, frame });
+    }
+
+    /// Marks a live WebSocket dead; false if there is none on `link`.
+    fn machine_mark_dead(&mut self, link: LinkId) -> bool {
+        match self.conn(link) {
+            Some((
+                _,
+                Conn {
+                    kind:
+                        ConnKind::Ws {
+                            dead: dead @ false, ..
+                        },
+                    ..
+                },
+            )) => {
+                *dead = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The probe WebSocket dies: the server sees it close, the host notices at once. (Marked
+    /// dead by the caller, who may hold the machine.)
+    fn machine_kill_ws(&mut self, c: usize, link: LinkId, after_5: bool) {
+        let reasons = if after_5 {
+            faults::KILL_WS_AFTER_5
+        } else {
+            faults::Reasons::default()
+        };
+        self.injected(c, FaultKind::KillWs, reasons);
+        if after_5 {
+            self.clients[c]
+                .machine_allowed
+                .add(faults::MACHINE_KILL_WS_AFTER_5);
+        }
+        trace!(self, "c{c} fault: WebSocket L{link} killed");
+        self.send_up(link, Ev::CloseUp { link });
+        self.links[link].dead_down = true;
+        self.queue.push(self.now, NORMAL, Ev::Lost { link });
+    }
+
+    fn machine_event(&mut self, c: usize, o: &mut Ours, e: ClientEvent) {
+        if o.closed.is_some() {
+            return self.fail(
+                Invariant::CloseCount,
+                format!("c{c}: client event {e:?} after Closed"),
+            );
+        }
+        match e {
+            ClientEvent::Message(m) => {
+                trace!(self, "c{c} ev Message {}", Show(Some(&m)));
+                self.client_got_message(c, m);
+            }
+            ClientEvent::Open(hs) => {
+                trace!(self, "c{c} ev Open {}", hs.sid);
+                let cl = &mut self.clients[c];
+                if Some(hs.sid.as_str()) != cl.srv.as_ref().map(|s| s.sid.as_str()) {
+                    let detail = format!("c{c}: opened with sid {}, not its session's", hs.sid);
+                    return self.fail(Invariant::Protocol, detail);
+                }
+                cl.phase = Phase::Open;
+                cl.sid = Some(hs.sid);
+                let mean = cl.plan.app_send_mean;
+                let first = self.rng.duration(Duration::ZERO, mean * 2);
+                let ev = Ev::App {
+                    client: c,
+                    action: AppAction::Send,
+                };
+                self.queue.push(self.now + first, NORMAL, ev);
+            }
+            ClientEvent::Flushed { last } => {
+                trace!(self, "c{c} ev Flushed {}", last.0);
+                if o.last_flushed.is_some_and(|l| l >= last) || last.0 >= o.next_send {
+                    let detail = format!(
+                        "c{c}: the client's Flushed {} after {:?} ({} sent)",
+                        last.0, o.last_flushed, o.next_send
+                    );
+                    return self.fail(Invariant::Flushed, detail);
+                }
+                o.last_flushed = Some(last);
+            }
+            ClientEvent::Upgraded => {
+                trace!(self, "c{c} ev Upgraded");
+                if o.machine.transport() != Transport::Websocket {
+                    let detail = format!("c{c}: the client says Upgraded, still polling");
+                    self.fail(Invariant::Protocol, detail);
+                }
+            }
+            ClientEvent::Closed { reason, local } => {
+                trace!(self, "c{c} ev Closed {reason} (local {local})");
+                o.closed = Some(reason);
+                *self.stats.client_closes.entry(reason.as_str()).or_default() += 1;
+                let cl = &mut self.clients[c];
+                cl.close = Some((ClientClose::Machine(reason), self.now));
+                let srv_closed = cl.srv.as_ref().is_some_and(|s| s.closed.is_some());
+                let ok = if local {
+                    reason == CloseReason::ForcedClose && o.app_closed
+                } else {
+                    cl.machine_allowed.contains(reason)
+                        || (srv_closed && faults::MACHINE_SERVER_CLOSED.contains(reason))
+                };
+                if !ok {
+                    let mut allowed = cl.machine_allowed;
+                    if srv_closed {
+                        allowed.add(faults::MACHINE_SERVER_CLOSED);
+                    }
+                    let detail = format!(
+                        "c{c} (our client) closed with `{reason}` (local {local}); its faults \
+                         and script allow {:?}",
+                        allowed.names()
+                    );
+                    return self.fail(Invariant::CloseReason, detail);
+                }
+                if reason == CloseReason::TransportClose && o.from_server {
+                    self.check_graceful_close(c);
+                }
+            }
+            other => trace!(self, "c{c} ev {other:?}"),
+        }
+    }
+
+    // ---- faults -------------------------------------------------------------------------------
+
+    fn machine_fault(&mut self, c: usize, i: usize) {
+        let fault = self.clients[c].plan.faults[i].1;
+        let cl = &self.clients[c];
+        let Some(o) = cl.ours.as_ref() else {
+            return;
+        };
+        if o.closed.is_some() {
+            return;
+        }
+        let polling = o.machine.is_open() && o.machine.transport() == Transport::Polling;
+        let get = o
+            .conns
+            .iter()
+            .find(|(_, x)| x.kind == ConnKind::Get)
+            .map(|(l, x)| (*l, x.id));
+        let ready = match fault {
+            Planned::Partition { .. } => true,
+            Planned::AbortGet => polling && get.is_some(),
+            Planned::StallPolling { .. } => polling,
+            // These need a scripted wire client (they are never planned for ours).
+            Planned::DuplicateGet | Planned::Garbage => return,
+        };
+        if !ready {
+            if self.now < self.send_until {
+                self.at(c, Duration::from_millis(15), ClientAction::Fault(i));
+            }
+            return;
+        }
+        match fault {
+            Planned::Partition { len } => self.partition(c, len),
+            Planned::AbortGet => {
+                let Some((link, req)) = get else { return };
+                trace!(self, "c{c} fault: GET L{link} aborted");
+                self.injected(c, FaultKind::AbortGet, faults::ABORT_GET);
+                self.clients[c]
+                    .machine_allowed
+                    .add(faults::MACHINE_ABORT_GET);
+                if let Some(o) = self.clients[c].ours.as_mut() {
+                    o.conns.remove(&link);
+                }
+                self.links[link].dead_down = true;
+                self.send_up(link, Ev::Abort { link });
+                self.machine_input(c, ClientInput::HttpFailed { req }, false);
+            }
+            Planned::StallPolling { len } => {
+                trace!(self, "c{c} fault: the host holds GETs for {len:?}");
+                self.injected(c, FaultKind::StallPolling, faults::SILENCE);
+                self.clients[c].machine_allowed.add(faults::MACHINE_SILENCE);
+                self.clients[c].stall_until = self.now + len;
+            }
+            Planned::DuplicateGet | Planned::Garbage => {}
+        }
+    }
+}
+
+/// Our client's kind, for reports.
+fn mode_name(
+    version: engineio_proto::ProtocolVersion,
+    open_on: Transport,
+    upgrade: bool,
+    base64: bool,
+) -> &'static str {
+    use engineio_proto::ProtocolVersion::{V3, V4};
+    match (version, base64, open_on, upgrade) {
+        (V4, _, Transport::Websocket, _) => "v4 websocket",
+        (V4, _, Transport::Polling, true) => "v4 polling+upgrade",
+        (V4, _, Transport::Polling, false) => "v4 polling",
+        (V3, false, Transport::Websocket, _) => "v3 websocket",
+        (V3, false, Transport::Polling, true) => "v3 polling+upgrade",
+        (V3, false, Transport::Polling, false) => "v3 polling",
+        (V3, true, Transport::Websocket, _) => "v3-b64 websocket",
+        (V3, true, Transport::Polling, true) => "v3-b64 polling+upgrade",
+        (V3, true, Transport::Polling, false) => "v3-b64 polling",
+    }
+}

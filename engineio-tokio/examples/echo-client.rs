@@ -2,7 +2,10 @@
 //! each echo byte-exact and in order, prints `N passed, M failed`.
 //!
 //! cargo run --release -p engineio-tokio --example echo-client -- --url http://127.0.0.1:3000/engine.io/
-//!     --transport polling|websocket|upgrade --eio 4|3 --count N
+//!     --transport polling|websocket|upgrade --eio 4|3 --count N [--max-size UNITS]
+//!
+//! `--max-size` caps the size of a message (characters of text, or three bytes of binary per
+//! unit; default 20000).
 
 use std::time::Duration;
 
@@ -33,14 +36,15 @@ impl Rng {
     }
 }
 
-fn message(rng: &mut Rng, i: usize) -> Message {
+fn message(rng: &mut Rng, i: usize, max: u64) -> Message {
     const PIECES: [&str; 6] = ["a", "é", "€", "😀", " ", "\u{10FFFF}"];
     let len = match rng.below(10) {
         0 => 0,
         1..=6 => rng.below(64),
         7 | 8 => rng.below(2048),
         _ => rng.below(20_000),
-    } as usize;
+    }
+    .min(max) as usize;
     if i % 2 == 0 {
         let mut s = String::with_capacity(len);
         for _ in 0..len {
@@ -59,6 +63,7 @@ async fn main() {
     let mut transport = String::from("upgrade");
     let mut eio = ProtocolVersion::V4;
     let mut count = 100usize;
+    let mut max_size = 20_000u64;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
@@ -73,6 +78,7 @@ async fn main() {
                 }
             }
             "--count" => count = value().parse().unwrap_or_else(|_| usage()),
+            "--max-size" => max_size = value().parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
@@ -100,7 +106,7 @@ async fn main() {
         }
     };
     let mut rng = Rng(0x2545F4914F6CDD1D);
-    let sent: Vec<Message> = (0..count).map(|i| message(&mut rng, i)).collect();
+    let sent: Vec<Message> = (0..count).map(|i| message(&mut rng, i, max_size)).collect();
     let handle = client.sender();
     let sender = async {
         for m in &sent {

@@ -37,7 +37,6 @@ fn config(seed: u64) -> Config {
             c.server.max_payload = 4000;
             c.server.max_buffered_packets = 4;
         }
-        // `initial_packet` is left out until `known_issue_initial_packet_panics` passes.
         6 => c.server.initial_packet = Some(Message::from("welcome")),
         7 => c.server.allow_upgrades = false,
         _ => {}

@@ -60,7 +60,7 @@ pub const NPM_ENV: &str = "ENGINEIO_NPM";
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The file an install directory holds once its install is complete; it lists the specs.
-const MARKER: &str = ".engineio-peer-complete";
+pub(crate) const MARKER: &str = ".engineio-peer-complete";
 
 /// The directory of the committed Node.js scripts (`tests/node/`).
 pub fn node_scripts_dir() -> PathBuf {
@@ -285,18 +285,23 @@ pub fn npm_peer_dir(name: &str, packages: &[&str]) -> PathBuf {
             ));
         }
     }
-    if let Err(e) = fs::write(tmp.join(MARKER), &specs) {
-        fail(format!("cannot write the install marker: {e}"));
-    }
-    match fs::rename(&tmp, &dir) {
-        Ok(()) => dir,
-        // Another caller finished first: use its install.
+    publish_install(&tmp, &dir, &specs).unwrap_or_else(|e| fail(format!("npm install: {e}")));
+    dir
+}
+
+/// Marks the finished install in `tmp` complete and renames it into `dir` whole. A caller
+/// that loses the race to another process uses the winner's install and drops its own.
+pub(crate) fn publish_install(tmp: &Path, dir: &Path, specs: &str) -> Result<(), String> {
+    fs::write(tmp.join(MARKER), specs)
+        .map_err(|e| format!("cannot write the install marker: {e}"))?;
+    match fs::rename(tmp, dir) {
+        Ok(()) => Ok(()),
         Err(_) if dir.join(MARKER).is_file() => {
-            let _ = fs::remove_dir_all(&tmp);
-            dir
+            let _ = fs::remove_dir_all(tmp);
+            Ok(())
         }
-        Err(e) => fail(format!(
-            "cannot move the npm install into {} ({e}); delete that directory and retry",
+        Err(e) => Err(format!(
+            "cannot move the install into {} ({e}); delete that directory and retry",
             dir.display()
         )),
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::fnv1a;
+use crate::{fnv1a, MARKER};
 
 /// Environment variable naming the Python interpreter that creates the virtual environments
 /// (default: `python3` on the `PATH`).
@@ -19,8 +19,6 @@ pub const PY_PEERS_DIR_ENV: &str = "ENGINEIO_PY_PEERS_DIR";
 
 /// How long creating a virtual environment and installing into it may take.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
-
-const MARKER: &str = ".engineio-peer-complete";
 
 /// The directory of the committed Python scripts (`tests/python/`).
 pub fn python_script(name: &str) -> PathBuf {
@@ -140,20 +138,9 @@ pub fn python_venv(name: &str, packages: &[&str]) -> PathBuf {
         ));
     }
     let _ = fs::remove_dir_all(&logs);
-    if let Err(e) = fs::write(tmp.join(MARKER), &specs) {
-        fail(format!("cannot write the install marker: {e}"));
-    }
-    match fs::rename(&tmp, &dir) {
-        Ok(()) => dir,
-        Err(_) if dir.join(MARKER).is_file() => {
-            let _ = fs::remove_dir_all(&tmp);
-            dir
-        }
-        Err(e) => fail(format!(
-            "cannot move the virtual environment into {} ({e}); delete it and retry",
-            dir.display()
-        )),
-    }
+    crate::publish_install(&tmp, &dir, &specs)
+        .unwrap_or_else(|e| fail(format!("virtual environment: {e}")));
+    dir
 }
 
 /// The installed version of a distribution in a virtual environment from [`python_venv`].

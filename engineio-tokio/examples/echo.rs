@@ -3,73 +3,29 @@
 //! cargo run --release -p engineio-tokio --example echo -- --addr 127.0.0.1:3000 [--path /engine.io/]
 //!     [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3]
 //!     [--cors-origin ORIGIN]
+//!
+//! The command line and the per-session loop are shared with engineio-smol's `echo`.
 
 use std::time::Duration;
 
-use engineio_tokio::session::{CorsConfig, CorsOrigin};
-use engineio_tokio::{EngineIo, ServerConfig, SocketEvent};
+use engineio_tokio::EngineIo;
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: echo --addr HOST:PORT [--path P] [--ping-interval MS] [--ping-timeout MS] \
-         [--max-payload BYTES] [--allow-eio3] [--cors-origin ORIGIN]"
-    );
-    std::process::exit(2)
-}
+#[path = "../../engineio-session/driver/examples/common/echo.rs"]
+mod common;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let mut addr = String::from("127.0.0.1:3000");
-    let mut config = ServerConfig::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| usage());
-        match a.as_str() {
-            "--addr" => addr = value(),
-            "--path" => config.path = value(),
-            "--ping-interval" => {
-                config.ping_interval =
-                    Duration::from_millis(value().parse().unwrap_or_else(|_| usage()))
-            }
-            "--ping-timeout" => {
-                config.ping_timeout =
-                    Duration::from_millis(value().parse().unwrap_or_else(|_| usage()))
-            }
-            "--max-payload" => config.max_payload = value().parse().unwrap_or_else(|_| usage()),
-            "--allow-eio3" => config.allow_eio3 = true,
-            "--cors-origin" => {
-                let origin = value();
-                config.cors = Some(CorsConfig {
-                    origin: if origin == "*" {
-                        CorsOrigin::Any
-                    } else {
-                        CorsOrigin::List(vec![origin])
-                    },
-                    credentials: true,
-                    ..CorsConfig::default()
-                });
-            }
-            _ => usage(),
-        }
-    }
+    let (addr, config) = common::args();
     let (engine, mut connections) = EngineIo::new(config);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
     let server = tokio::spawn(engineio_tokio::serve(listener, engine.clone()));
     let accept = async {
-        while let Some(mut socket) = connections.accept().await {
-            tokio::spawn(async move {
-                while let Some(event) = socket.recv().await {
-                    if let SocketEvent::Message(m) = event {
-                        if socket.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            });
+        while let Some(socket) = connections.accept().await {
+            tokio::spawn(common::echo(socket));
         }
     };
     tokio::select! {

@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use crate::clock::Clock;
 use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::runtime::{timeout_at, Runtime};
 use crate::ws::Upgrade;
 use task::{AbortGuard, Cmd, Pending, Task};
 
@@ -42,10 +43,10 @@ struct Handle {
 }
 
 /// What every session task and request handler share.
-pub(crate) struct Shared {
+pub(crate) struct Shared<R> {
     server: Mutex<Server>,
     sessions: Mutex<HashMap<Sid, Handle>>,
-    pub(crate) clock: Clock,
+    pub(crate) clock: Clock<R>,
     pub(crate) metrics: Metrics,
     pub(crate) max_payload: usize,
     connections: mpsc::Sender<Socket>,
@@ -59,7 +60,7 @@ pub(crate) struct Shared {
     emptied: Notify,
 }
 
-impl Shared {
+impl<R: Runtime> Shared<R> {
     fn server(&self) -> MutexGuard<'_, Server> {
         self.server.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -81,32 +82,23 @@ impl Shared {
     }
 }
 
-/// An Engine.IO server on Tokio. Cheap to clone; mount it with [`serve`], as a hyper/tower
-/// service ([`service`](Self::service)) or as a tower layer in axum ([`layer`](Self::layer)).
-///
-/// ```no_run
-/// use engineio_tokio::{EngineIo, SocketEvent};
-/// # async fn run() -> std::io::Result<()> {
-/// let (engine, mut connections) = EngineIo::new(Default::default());
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-/// tokio::spawn(engineio_tokio::serve(listener, engine.clone()));
-/// while let Some(mut socket) = connections.accept().await {
-///     tokio::spawn(async move {
-///         while let Some(event) = socket.recv().await {
-///             if let SocketEvent::Message(m) = event {
-///                 let _ = socket.send(m).await; // echo
-///             }
-///         }
-///     });
-/// }
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct EngineIo {
-    shared: Arc<Shared>,
+/// An Engine.IO server on runtime `R`. Cheap to clone; mount it with [`serve`], as a
+/// hyper/tower service ([`service`](Self::service)) or as a tower layer in axum
+/// ([`layer`](Self::layer)). The runtime crates name it for their runtime
+/// (`engineio_tokio::EngineIo`, `engineio_smol::EngineIo`), with examples there.
+pub struct EngineIo<R> {
+    shared: Arc<Shared<R>>,
 }
 
-impl std::fmt::Debug for EngineIo {
+impl<R> Clone for EngineIo<R> {
+    fn clone(&self) -> Self {
+        EngineIo {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<R> std::fmt::Debug for EngineIo<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EngineIo").finish_non_exhaustive()
     }
@@ -124,13 +116,14 @@ impl Connections {
 }
 
 /// Builds an [`EngineIo`] with options beyond [`ServerConfig`].
-pub struct Builder {
+pub struct Builder<R> {
+    rt: R,
     config: ServerConfig,
     allow_request: Option<AllowRequest>,
     backlog: usize,
 }
 
-impl Builder {
+impl<R: Runtime> Builder<R> {
     /// Decide, asynchronously, whether a handshake may open a session (authentication before
     /// a session exists). `Err(Some(message))` refuses with that message (403, code 4).
     pub fn allow_request<F, Fut>(mut self, f: F) -> Self
@@ -150,8 +143,14 @@ impl Builder {
         self
     }
 
+    /// The runtime to run on (instead of `R::default()`).
+    pub fn runtime(mut self, rt: R) -> Self {
+        self.rt = rt;
+        self
+    }
+
     /// The server and its stream of new sessions.
-    pub fn build(self) -> (EngineIo, Connections) {
+    pub fn build(self) -> (EngineIo<R>, Connections) {
         let mut seed = [0u8; 32];
         // Session ids guard sessions: seed them from the OS unless a seed is configured.
         let sids = match self.config.seed {
@@ -166,7 +165,7 @@ impl Builder {
         let shared = Shared {
             server: Mutex::new(Server::with_sid_generator(self.config, sids)),
             sessions: Mutex::new(HashMap::new()),
-            clock: Clock::new(),
+            clock: Clock::new(self.rt),
             metrics: Metrics::default(),
             max_payload,
             connections: tx,
@@ -194,15 +193,22 @@ pub enum Handled<B> {
     Pass(Request<B>),
 }
 
-impl EngineIo {
+impl<R: Runtime> EngineIo<R> {
     /// A server with `config` and default options.
-    pub fn new(config: ServerConfig) -> (EngineIo, Connections) {
+    pub fn new(config: ServerConfig) -> (EngineIo<R>, Connections)
+    where
+        R: Default,
+    {
         EngineIo::builder(config).build()
     }
 
     /// A builder for more options.
-    pub fn builder(config: ServerConfig) -> Builder {
+    pub fn builder(config: ServerConfig) -> Builder<R>
+    where
+        R: Default,
+    {
         Builder {
+            rt: R::default(),
             config,
             allow_request: None,
             backlog: 128,
@@ -215,12 +221,12 @@ impl EngineIo {
     }
 
     /// A hyper/tower service answering the Engine.IO path and 404 elsewhere.
-    pub fn service(&self) -> EngineIoService<NotFound> {
+    pub fn service(&self) -> EngineIoService<NotFound, R> {
         EngineIoService::new(self.clone(), NotFound)
     }
 
     /// A tower layer that answers the Engine.IO path and passes other requests on (axum).
-    pub fn layer(&self) -> EngineIoLayer {
+    pub fn layer(&self) -> EngineIoLayer<R> {
         EngineIoLayer::new(self.clone())
     }
 
@@ -255,7 +261,8 @@ impl EngineIo {
                 notified.await;
             }
         };
-        let all_ended = tokio::time::timeout(grace, wait).await.is_ok();
+        let rt = self.shared.clock.runtime();
+        let all_ended = timeout_at(rt, rt.now() + grace, wait).await.is_some();
         self.shared.drained.send_replace(true);
         all_ended
     }
@@ -304,6 +311,7 @@ impl EngineIo {
                 }
                 let mut guard = AbortGuard {
                     tx,
+                    rt: self.shared.clock.runtime().clone(),
                     id,
                     armed: true,
                 };
@@ -392,7 +400,10 @@ impl EngineIo {
             backlog: Default::default(),
         };
         let span = tracing::info_span!("engineio_session", %sid);
-        tokio::spawn(tracing::Instrument::instrument(task.run(), span));
+        self.shared
+            .clock
+            .runtime()
+            .spawn(tracing::Instrument::instrument(task.run(), span));
         if self.shared.connections.send(socket).await.is_err() {
             let _ = ctl_tx.send(Cmd::Close).await;
         }

@@ -2,9 +2,14 @@
 //! arms one timer. No protocol decision is made here.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
+use async_tungstenite::tungstenite::protocol::Role;
+use async_tungstenite::tungstenite::Message as WsMessage;
+use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
 use engineio_session::proto::{Frame, Message};
 use engineio_session::{Event, Input, ReqId, SendError, Session, SessionRequest, Transmit};
@@ -12,18 +17,16 @@ use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
 use http::Response;
 use http_body_util::BodyExt;
-use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::WebSocketStream;
 
 use super::socket::{transport_code, SocketEvent};
 use super::Shared;
+use crate::io::HyperIo;
 use crate::ws::{self, Incoming, Upgrade};
+use crate::Runtime;
 
 pub(crate) type BoxBody = http_body_util::combinators::UnsyncBoxBody<Bytes, crate::BoxError>;
-type WsSink = SplitSink<WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>, WsMessage>;
+type WsSink = SplitSink<WebSocketStream<HyperIo<hyper::upgrade::Upgraded>>, WsMessage>;
 
 /// What reaches a session task.
 pub(crate) enum Cmd {
@@ -86,7 +89,7 @@ struct WsState {
     dirty: bool,
 }
 
-pub(crate) struct Task {
+pub(crate) struct Task<R> {
     pub(crate) session: Session,
     /// Inputs from the network: requests, bodies, frames.
     pub(crate) rx: mpsc::Receiver<Cmd>,
@@ -95,7 +98,7 @@ pub(crate) struct Task {
     pub(crate) ctl: mpsc::Receiver<Cmd>,
     pub(crate) tx: mpsc::Sender<Cmd>,
     pub(crate) app: mpsc::Sender<SocketEvent>,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared<R>>,
     pub(crate) pending: HashMap<ReqId, Pending>,
     pub(crate) transport: Arc<AtomicU8>,
     /// Events the application has not taken yet. While any wait, network inputs are not read:
@@ -103,7 +106,7 @@ pub(crate) struct Task {
     pub(crate) backlog: VecDeque<SocketEvent>,
 }
 
-impl Task {
+impl<R: Runtime> Task<R> {
     pub(crate) async fn run(mut self) {
         let sid = self.session.sid();
         let opened_on = self.session.transport();
@@ -120,25 +123,7 @@ impl Task {
             if self.session.is_closed() && self.backlog.is_empty() {
                 break;
             }
-            let deadline = self
-                .session
-                .poll_timeout()
-                .map(|t| self.shared.clock.deadline(t));
-            let sleep = async {
-                match deadline {
-                    Some(t) => tokio::time::sleep_until(t).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let lagging = !self.backlog.is_empty();
-            let app = self.app.clone();
-            let step = tokio::select! {
-                biased;
-                permit = app.reserve_owned(), if lagging => Step::Permit(permit.ok()),
-                cmd = self.ctl.recv() => Step::Ctl(cmd),
-                cmd = self.rx.recv(), if !lagging => Step::Net(cmd),
-                () = sleep => Step::Timeout,
-            };
+            let step = self.next_step().await;
             let now = self.shared.clock.now();
             match step {
                 Step::Permit(Some(permit)) => {
@@ -170,6 +155,34 @@ impl Task {
         self.shared.metrics.closed(self.session.transport(), reason);
         self.shared.remove(sid);
         tracing::debug!(%sid, reason = reason.as_str(), "session closed");
+    }
+
+    /// Waits for what comes first, in this order of priority: room for the application's
+    /// next event (while events wait), a command, a network input (unless events wait), the
+    /// machine's deadline.
+    async fn next_step(&mut self) -> Step {
+        let shared = self.shared.clone();
+        let mut sleep = std::pin::pin!(shared.clock.sleep_until(self.session.poll_timeout()));
+        let lagging = !self.backlog.is_empty();
+        let permit = self.app.clone().reserve_owned();
+        let mut permit = std::pin::pin!(permit);
+        std::future::poll_fn(|cx| {
+            if lagging {
+                if let Poll::Ready(p) = permit.as_mut().poll(cx) {
+                    return Poll::Ready(Step::Permit(p.ok()));
+                }
+            }
+            if let Poll::Ready(cmd) = self.ctl.poll_recv(cx) {
+                return Poll::Ready(Step::Ctl(cmd));
+            }
+            if !lagging {
+                if let Poll::Ready(cmd) = self.rx.poll_recv(cx) {
+                    return Poll::Ready(Step::Net(cmd));
+                }
+            }
+            sleep.as_mut().poll(cx).map(|()| Step::Timeout)
+        })
+        .await
     }
 
     fn feed(
@@ -309,7 +322,8 @@ impl Task {
             Transmit::ReadBody { req, limit } => {
                 let body = self.pending.get_mut(&req).and_then(|p| p.body.take());
                 if let Some(body) = body {
-                    tokio::spawn(read_body(body, limit, req, self.tx.clone()));
+                    let rt = self.shared.clock.runtime();
+                    rt.spawn(read_body(body, limit, req, self.tx.clone()));
                 }
             }
             Transmit::AcceptWebSocket { req, headers } => {
@@ -318,7 +332,8 @@ impl Task {
                         let _ = p.reply.send(up.accept_response(headers));
                         sockets.insert(req, WsState::default());
                         let config = ws::config(self.shared.max_payload);
-                        tokio::spawn(run_websocket(up.on_upgrade, req, self.tx.clone(), config));
+                        let ws = run_websocket(up.on_upgrade, req, self.tx.clone(), config);
+                        self.shared.clock.runtime().spawn(ws);
                     }
                 }
             }
@@ -421,15 +436,14 @@ async fn run_websocket(
     on_upgrade: hyper::upgrade::OnUpgrade,
     id: ReqId,
     tx: mpsc::Sender<Cmd>,
-    config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
+    config: async_tungstenite::tungstenite::protocol::WebSocketConfig,
 ) {
     let Ok(upgraded) = on_upgrade.await else {
         let _ = tx.send(Cmd::WsClosed(id)).await;
         return;
     };
-    let ws =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-    let (sink, mut stream) = ws.split();
+    let ws = WebSocketStream::from_raw_socket(HyperIo(upgraded), Role::Server, Some(config)).await;
+    let (sink, mut stream) = StreamExt::split(ws);
     if tx.send(Cmd::WsReady(id, Box::new(sink))).await.is_err() {
         return;
     }
@@ -448,24 +462,23 @@ async fn run_websocket(
 }
 
 /// Reports a request whose handler went away before its answer (the client disconnected).
-pub(crate) struct AbortGuard {
+pub(crate) struct AbortGuard<R: Runtime> {
     pub(crate) tx: mpsc::Sender<Cmd>,
+    pub(crate) rt: R,
     pub(crate) id: ReqId,
     pub(crate) armed: bool,
 }
 
-impl Drop for AbortGuard {
+impl<R: Runtime> Drop for AbortGuard<R> {
     fn drop(&mut self) {
         if !self.armed {
             return;
         }
         if let Err(mpsc::error::TrySendError::Full(cmd)) = self.tx.try_send(Cmd::Aborted(self.id)) {
             let tx = self.tx.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let _ = tx.send(cmd).await;
-                });
-            }
+            self.rt.spawn(async move {
+                let _ = tx.send(cmd).await;
+            });
         }
     }
 }

@@ -1,10 +1,10 @@
 //! WebSocket glue: frames to tungstenite messages and back, the server-side handshake.
 
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::{self, Message};
 use bytes::Bytes;
 use engineio_session::proto::{Frame, Str};
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message};
 
 /// What the WebSocket layer delivers, in the machines' terms.
 pub(crate) enum Incoming {

@@ -1,8 +1,11 @@
-//! The client: drives a [`ClientSession`] over hyper's client and tokio-tungstenite.
+//! The client: drives a [`ClientSession`] over hyper's client connections and async-tungstenite.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::task::Poll;
 
-use bytes::Bytes;
+use async_tungstenite::tungstenite::Message as WsMessage;
+use async_tungstenite::WebSocketStream;
 use engineio_session::proto::{Handshake, Message};
 use engineio_session::{
     ClientConfig, ClientEvent, ClientInput, ClientSession, ClientTransmit, CloseReason, ReqId,
@@ -11,38 +14,21 @@ use engineio_session::{
 use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
 use http::Request;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use tokio::net::TcpStream;
+use http_body_util::Full;
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::clock::Clock;
 use crate::ws::{self, Incoming};
+use crate::Runtime;
 
-#[cfg(feature = "rustls")]
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-#[cfg(not(feature = "rustls"))]
-type Connector = HttpConnector;
-type Http = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
+mod connect;
+mod pool;
 
-fn connector() -> Connector {
-    #[cfg(feature = "rustls")]
-    {
-        hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build()
-    }
-    #[cfg(not(feature = "rustls"))]
-    {
-        HttpConnector::new()
-    }
-}
-type WsSink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, WsMessage>;
+use self::pool::Http;
+
+/// The client's WebSocket writer; the stream type is erased so that commands do not depend
+/// on the runtime.
+type WsSink = SplitSink<WebSocketStream<connect::BoxStream>, WsMessage>;
 
 /// What happens on a client connection, for the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,22 +63,10 @@ enum Cmd {
     Close,
 }
 
-/// An Engine.IO client connection on Tokio.
-///
-/// ```no_run
-/// use engineio_tokio::{Client, ClientSocketEvent};
-/// use engineio_tokio::session::ClientConfig;
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let mut client = Client::connect(ClientConfig::new("http://127.0.0.1:3000".parse()?)).await?;
-/// client.send("hello").await?;
-/// if let Some(ClientSocketEvent::Message(m)) = client.recv().await {
-///     println!("{m:?}");
-/// }
-/// client.close().await;
-/// # Ok(()) }
-/// ```
-#[derive(Debug)]
-pub struct Client {
+/// An Engine.IO client connection, driven on runtime `R`. The runtime crates name it for
+/// their runtime (`engineio_tokio::Client`, `engineio_smol::Client`), with examples there.
+pub struct Client<R> {
+    rt: std::marker::PhantomData<fn() -> R>,
     cmds: mpsc::Sender<Cmd>,
     events: mpsc::Receiver<ClientSocketEvent>,
     handshake: Handshake,
@@ -104,16 +78,32 @@ impl std::fmt::Debug for Cmd {
     }
 }
 
-impl Client {
-    /// Connects and completes the handshake (the upgrade, if any, continues in the background).
-    pub async fn connect(config: ClientConfig) -> Result<Client, ConnectError> {
+impl<R> std::fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("sid", &self.handshake.sid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Client<R> {
+    /// Connects on `R::default()` and completes the handshake (the upgrade, if any,
+    /// continues in the background).
+    pub async fn connect(config: ClientConfig) -> Result<Client<R>, ConnectError>
+    where
+        R: Default,
+    {
+        Client::connect_on(R::default(), config).await
+    }
+
+    /// Connects on the runtime `rt` and completes the handshake.
+    pub async fn connect_on(rt: R, config: ClientConfig) -> Result<Client<R>, ConnectError> {
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         let (ctl_tx, ctl_rx) = mpsc::channel(64);
         let (ev_tx, mut ev_rx) = mpsc::channel(256);
         let (open_tx, open_rx) = oneshot::channel();
-        let clock = Clock::new();
-        let http =
-            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector());
+        let clock = Clock::new(rt.clone());
+        let http = Http::new(rt.clone());
         let driver = Driver {
             session: ClientSession::new(clock.now(), config),
             clock,
@@ -127,9 +117,10 @@ impl Client {
             sinks: HashMap::new(),
             waiting: Vec::new(),
         };
-        tokio::spawn(driver.run());
+        rt.spawn(driver.run());
         match open_rx.await {
             Ok(handshake) => Ok(Client {
+                rt: std::marker::PhantomData,
                 cmds: ctl_tx,
                 events: ev_rx,
                 handshake,
@@ -205,10 +196,10 @@ enum Step {
     Timeout,
 }
 
-struct Driver {
+struct Driver<R> {
     session: ClientSession,
-    clock: Clock,
-    http: Http,
+    clock: Clock<R>,
+    http: Http<R>,
     /// For the tasks that feed network inputs back.
     cmds: mpsc::Sender<Cmd>,
     /// Network inputs.
@@ -223,29 +214,14 @@ struct Driver {
     waiting: Vec<(Message, oneshot::Sender<Result<(), SendError>>)>,
 }
 
-impl Driver {
+impl<R: Runtime> Driver<R> {
     async fn run(mut self) {
         loop {
             self.perform().await;
             if self.session.is_closed() && self.backlog.is_empty() {
                 break;
             }
-            let deadline = self.session.poll_timeout().map(|t| self.clock.deadline(t));
-            let sleep = async {
-                match deadline {
-                    Some(t) => tokio::time::sleep_until(t).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let lagging = !self.backlog.is_empty();
-            let events = self.events.clone();
-            let step = tokio::select! {
-                biased;
-                permit = events.reserve_owned(), if lagging => Step::Permit(permit.ok()),
-                cmd = self.ctl.recv() => Step::Cmd(cmd),
-                cmd = self.rx.recv(), if !lagging => Step::Cmd(cmd),
-                () = sleep => Step::Timeout,
-            };
+            let step = self.next_step().await;
             match step {
                 Step::Permit(Some(permit)) => {
                     if let Some(ev) = self.backlog.pop_front() {
@@ -275,6 +251,33 @@ impl Driver {
         for (_, reply) in self.waiting.drain(..) {
             let _ = reply.send(Err(SendError::Closed));
         }
+    }
+
+    /// Waits for what comes first, in this order of priority: room for the application's
+    /// next event (while events wait), a command, a network input (unless events wait), the
+    /// machine's deadline.
+    async fn next_step(&mut self) -> Step {
+        let clock = self.clock.clone();
+        let mut sleep = std::pin::pin!(clock.sleep_until(self.session.poll_timeout()));
+        let lagging = !self.backlog.is_empty();
+        let mut permit = std::pin::pin!(self.events.clone().reserve_owned());
+        std::future::poll_fn(|cx| {
+            if lagging {
+                if let Poll::Ready(p) = permit.as_mut().poll(cx) {
+                    return Poll::Ready(Step::Permit(p.ok()));
+                }
+            }
+            if let Poll::Ready(cmd) = self.ctl.poll_recv(cx) {
+                return Poll::Ready(Step::Cmd(cmd));
+            }
+            if !lagging {
+                if let Poll::Ready(cmd) = self.rx.poll_recv(cx) {
+                    return Poll::Ready(Step::Cmd(cmd));
+                }
+            }
+            sleep.as_mut().poll(cx).map(|()| Step::Timeout)
+        })
+        .await
     }
 
     fn feed(&mut self, cmd: Cmd) {
@@ -325,21 +328,21 @@ impl Driver {
                         let http = self.http.clone();
                         let tx = self.cmds.clone();
                         let limit = self.session.config().max_response_bytes;
-                        tokio::spawn(async move {
-                            let input = match http.request(r).await {
+                        self.clock.runtime().spawn(async move {
+                            let input = match http.request(r, limit).await {
                                 Ok(resp) => {
                                     let (parts, body) = resp.into_parts();
-                                    match Limited::new(body, limit).collect().await {
-                                        Ok(b) => ClientInput::HttpResponse {
-                                            req,
-                                            status: parts.status.as_u16(),
-                                            headers: parts.headers,
-                                            body: b.to_bytes(),
-                                        },
-                                        Err(_) => ClientInput::HttpFailed { req },
+                                    ClientInput::HttpResponse {
+                                        req,
+                                        status: parts.status.as_u16(),
+                                        headers: parts.headers,
+                                        body,
                                     }
                                 }
-                                Err(_) => ClientInput::HttpFailed { req },
+                                Err(e) => {
+                                    tracing::debug!(error = %e, "request failed");
+                                    ClientInput::HttpFailed { req }
+                                }
                             };
                             let _ = tx.send(Cmd::Input(input)).await;
                         });
@@ -347,7 +350,9 @@ impl Driver {
                     ClientTransmit::WsConnect { ws, uri, headers } => {
                         let tx = self.cmds.clone();
                         let limit = self.session.config().max_response_bytes;
-                        tokio::spawn(run_websocket(ws, uri, headers, limit, tx));
+                        let rt = self.clock.runtime().clone();
+                        let run = run_websocket(rt.clone(), ws, uri, headers, limit, tx);
+                        rt.spawn(run);
                     }
                     ClientTransmit::WsFrame { ws, frame } => {
                         if let Some(sink) = self.sinks.get_mut(&ws) {
@@ -417,7 +422,8 @@ impl Driver {
     }
 }
 
-async fn run_websocket(
+async fn run_websocket<R: Runtime>(
+    rt: R,
     ws: ReqId,
     uri: http::Uri,
     headers: http::HeaderMap,
@@ -439,7 +445,7 @@ async fn run_websocket(
         ("sec-websocket-version", "13".into()),
         (
             "sec-websocket-key",
-            tokio_tungstenite::tungstenite::handshake::client::generate_key(),
+            async_tungstenite::tungstenite::handshake::client::generate_key(),
         ),
     ] {
         if let Ok(v) = http::HeaderValue::from_str(&v) {
@@ -447,13 +453,24 @@ async fn run_websocket(
         }
     }
     let config = ws::config(limit);
-    let Ok((stream, response)) =
-        tokio_tungstenite::connect_async_with_config(request, Some(config), true).await
-    else {
-        let _ = tx.send(Cmd::Input(ClientInput::WsClosed { ws })).await;
-        return;
+    let connected = match connect::connect(&rt, &uri).await {
+        Ok(tcp) => {
+            let tcp: connect::BoxStream = Box::new(tcp);
+            async_tungstenite::client_async_with_config(request, tcp, Some(config))
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
     };
-    let (sink, mut stream) = stream.split();
+    let (stream, response) = match connected {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(error = %e, "websocket connect failed");
+            let _ = tx.send(Cmd::Input(ClientInput::WsClosed { ws })).await;
+            return;
+        }
+    };
+    let (sink, mut stream) = StreamExt::split(stream);
     let _ = tx.send(Cmd::WsReady(ws, Box::new(sink))).await;
     let opened = ClientInput::WsOpened {
         ws,

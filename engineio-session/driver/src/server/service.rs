@@ -11,23 +11,34 @@ use http_body_util::{Either, Full};
 use tower::ServiceExt;
 
 use super::{EngineIo, Handled};
+use crate::Runtime;
 
 /// Answers the Engine.IO path; passes other requests to `S`.
-#[derive(Clone, Debug)]
-pub struct EngineIoService<S> {
-    engine: EngineIo,
+#[derive(Debug)]
+pub struct EngineIoService<S, R> {
+    engine: EngineIo<R>,
     inner: S,
 }
 
-impl<S> EngineIoService<S> {
+impl<S: Clone, R> Clone for EngineIoService<S, R> {
+    fn clone(&self) -> Self {
+        EngineIoService {
+            engine: self.engine.clone(),
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S, R> EngineIoService<S, R> {
     /// Engine.IO in front of `inner`.
-    pub fn new(engine: EngineIo, inner: S) -> Self {
+    pub fn new(engine: EngineIo<R>, inner: S) -> Self {
         EngineIoService { engine, inner }
     }
 }
 
-impl<S, B, ResBody> tower::Service<Request<B>> for EngineIoService<S>
+impl<S, R, B, ResBody> tower::Service<Request<B>> for EngineIoService<S, R>
 where
+    R: Runtime,
     S: tower::Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -56,20 +67,28 @@ where
 
 /// A tower layer mounting Engine.IO in front of a service, such as an axum `Router`:
 /// `Router::new().route(..).layer(engine.layer())`.
-#[derive(Clone, Debug)]
-pub struct EngineIoLayer {
-    engine: EngineIo,
+#[derive(Debug)]
+pub struct EngineIoLayer<R> {
+    engine: EngineIo<R>,
 }
 
-impl EngineIoLayer {
+impl<R> Clone for EngineIoLayer<R> {
+    fn clone(&self) -> Self {
+        EngineIoLayer {
+            engine: self.engine.clone(),
+        }
+    }
+}
+
+impl<R> EngineIoLayer<R> {
     /// The layer for `engine`.
-    pub fn new(engine: EngineIo) -> Self {
+    pub fn new(engine: EngineIo<R>) -> Self {
         EngineIoLayer { engine }
     }
 }
 
-impl<S> tower::Layer<S> for EngineIoLayer {
-    type Service = EngineIoService<S>;
+impl<S, R> tower::Layer<S> for EngineIoLayer<R> {
+    type Service = EngineIoService<S, R>;
     fn layer(&self, inner: S) -> Self::Service {
         EngineIoService::new(self.engine.clone(), inner)
     }

@@ -1,0 +1,38 @@
+//! The runtime-generic half of engineio-rs: hyper 1 and async-tungstenite glue, and one
+//! driver loop per session (server) or connection (client), over a tiny [`Runtime`] trait.
+//!
+//! The protocol lives in [`engineio_session`]; this crate only moves bytes and timers for
+//! its machines: one task per session owns the session machine, HTTP handlers and WebSocket
+//! readers feed it over channels, and it performs what the machine asks. `engineio-tokio`
+//! and `engineio-smol` implement [`Runtime`] and name these types for their runtime, so
+//! both behave the same, and a custom event loop can be plugged in the same way.
+//!
+//! - Server: [`EngineIo`] with [`serve`], or as a tower service/layer (axum).
+//! - Client: [`Client`], over hyper's HTTP/1.1 connections (a small pool) and
+//!   async-tungstenite; `https:`/`wss:` with the `rustls` feature.
+//! - WebSocket messages are limited to the server's `max_payload` (not tungstenite's 64 MiB).
+//!   permessage-deflate is not offered: tungstenite 0.30 does not implement it.
+//! - Channels are Tokio's `sync` module, which is runtime-agnostic and linked anyway by
+//!   hyper 1 (no Tokio runtime is).
+
+mod client;
+mod clock;
+mod io;
+mod metrics;
+mod runtime;
+mod server;
+mod ws;
+
+pub use client::{Client, ClientSender, ClientSocketEvent, ConnectError};
+pub use engineio_session as session;
+pub use engineio_session::proto;
+pub use engineio_session::{CloseReason, SendError, ServerConfig, Sid};
+pub use metrics::{Metrics, MetricsSnapshot};
+pub use runtime::{Listener, Runtime};
+pub use server::{
+    serve, serve_with, Builder, Connections, EngineIo, EngineIoLayer, EngineIoService, Handled,
+    NotFound, RemoteAddr, RequestInfo, Socket, SocketEvent, SocketSender,
+};
+
+/// Errors from bodies and services, boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

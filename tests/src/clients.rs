@@ -106,6 +106,14 @@ impl ClientPeer {
         self.request(json!({ "op": "close" }))
     }
 
+    /// Names the server this client talks to in its failure messages: the peer is then
+    /// `engine.io-client 6.x against echo server (smol)` and the like.
+    pub fn against(&mut self, server: &str) {
+        let name = format!("{} against {server}", self.name);
+        self.process.set_name(&name);
+        self.name = name;
+    }
+
     /// The name used in messages.
     pub fn name(&self) -> &str {
         &self.name

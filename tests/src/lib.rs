@@ -22,11 +22,32 @@
 //! ([`ServerProcess::node_engineio`], [`ServerProcess::python_engineio`]) on a free port;
 //! [`ClientPeer`] drives a reference client and [`run_echo_session`] runs the echo session of
 //! the interop tests, checked with [`check_echoes`].
+//!
+//! # Runtimes
+//!
+//! Our examples `echo` and `echo-client` exist once per runtime binding ([`Runtime`]:
+//! `engineio-tokio`, `engineio-smol`), with the same command lines and behaviour. Every test
+//! that runs one of them is written once, as `fn name(rt: Runtime)`, and run on each runtime
+//! by [`runtime_tests!`] as `on_tokio::name` and `on_smol::name`:
+//!
+//! ```text
+//! cargo test -p engineio-tests -- on_tokio    # the Tokio half (and nothing else)
+//! cargo test -p engineio-tests -- on_smol     # the smol half
+//! ```
+//!
+//! The examples are built on first use ([`echo_bin`], [`echo_client_bin`], with
+//! `cargo build -p PACKAGE --example NAME`). Prebuilt ones can be named instead:
+//!
+//! | example | Tokio | smol |
+//! |---|---|---|
+//! | `echo` | `ENGINEIO_ECHO_BIN` ([`ECHO_BIN_ENV`]) | `ENGINEIO_SMOL_ECHO_BIN` ([`SMOL_ECHO_BIN_ENV`]) |
+//! | `echo-client` | `ENGINEIO_ECHO_CLIENT_BIN` ([`ECHO_CLIENT_BIN_ENV`]) | `ENGINEIO_SMOL_ECHO_CLIENT_BIN` ([`SMOL_ECHO_CLIENT_BIN_ENV`]) |
 
 mod clients;
 mod messages;
 mod process;
 mod python;
+mod runtime;
 mod servers;
 
 pub use clients::{run_echo_session, ClientPeer, EchoSession, Expect, SessionReport, PEER_TIMEOUT};
@@ -36,7 +57,10 @@ pub use python::{
     py_peers_root, python_bin, python_package_version, python_script, python_venv, PYTHON_ENV,
     PY_PEERS_DIR_ENV,
 };
-pub use servers::{echo_bin, example_bin, ServerProcess, ECHO_BIN_ENV};
+pub use runtime::{
+    Runtime, ECHO_BIN_ENV, ECHO_CLIENT_BIN_ENV, SMOL_ECHO_BIN_ENV, SMOL_ECHO_CLIENT_BIN_ENV,
+};
+pub use servers::{echo_bin, echo_client_bin, example_bin, ServerProcess};
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -432,6 +456,25 @@ mod tests {
         assert_eq!(spec_package_name("@scope/pkg@1"), "@scope/pkg");
         assert_eq!(spec_package_name("@scope/pkg"), "@scope/pkg");
         assert_eq!(spec_package_name("ws"), "ws");
+    }
+
+    #[test]
+    fn runtimes() {
+        assert_eq!(Runtime::ALL, [Runtime::Tokio, Runtime::Smol]);
+        let packages: Vec<_> = Runtime::ALL.iter().map(|rt| rt.package()).collect();
+        assert_eq!(packages, ["engineio-tokio", "engineio-smol"]);
+        assert_eq!(Runtime::Smol.to_string(), "smol");
+        assert_eq!(Runtime::Tokio.name(), "tokio");
+        assert_eq!(Runtime::Tokio.echo_bin_env(), "ENGINEIO_ECHO_BIN");
+        assert_eq!(Runtime::Smol.echo_bin_env(), "ENGINEIO_SMOL_ECHO_BIN");
+        assert_eq!(
+            Runtime::Tokio.echo_client_bin_env(),
+            "ENGINEIO_ECHO_CLIENT_BIN"
+        );
+        assert_eq!(
+            Runtime::Smol.echo_client_bin_env(),
+            "ENGINEIO_SMOL_ECHO_CLIENT_BIN"
+        );
     }
 
     #[test]

@@ -95,6 +95,16 @@ impl LineProcess {
         }
     }
 
+    /// The name of the process in failure messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Renames the process in failure messages (from now on).
+    pub fn set_name(&mut self, name: &str) {
+        name.clone_into(&mut self.name);
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -1,29 +1,39 @@
-//! Servers run as processes: our echo example, and echo servers on the reference
-//! implementations (for tests of our client).
+//! Servers run as processes: our echo example (on each runtime, see [`Runtime`]), and echo
+//! servers on the reference implementations (for tests of our client).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::process::LineProcess;
+use crate::runtime::Runtime;
 use crate::{node_bin, node_peers, node_script, python_bin, python_peers, python_script};
-
-/// Environment variable naming a prebuilt `echo` example binary to use instead of building
-/// it (`cargo build -p engineio-tokio --example echo`).
-pub const ECHO_BIN_ENV: &str = "ENGINEIO_ECHO_BIN";
 
 /// How long a server may take to say `listening on`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The `echo` example of engineio-tokio (see [`example_bin`]), unless [`ECHO_BIN_ENV`] names
-/// a prebuilt one.
-pub fn echo_bin() -> PathBuf {
-    match std::env::var_os(ECHO_BIN_ENV) {
+/// The `echo` example of runtime `rt` (see [`example_bin`]), unless the environment variable
+/// [`Runtime::echo_bin_env`] of `rt` ([`ECHO_BIN_ENV`](crate::ECHO_BIN_ENV) for Tokio,
+/// [`SMOL_ECHO_BIN_ENV`](crate::SMOL_ECHO_BIN_ENV) for smol) names a prebuilt one.
+pub fn echo_bin(rt: Runtime) -> PathBuf {
+    match std::env::var_os(rt.echo_bin_env()) {
         Some(bin) => PathBuf::from(bin),
-        None => example_bin("engineio-tokio", "echo"),
+        None => example_bin(rt.package(), "echo"),
+    }
+}
+
+/// The `echo-client` example of runtime `rt` (see [`example_bin`]), unless the environment
+/// variable [`Runtime::echo_client_bin_env`] of `rt`
+/// ([`ECHO_CLIENT_BIN_ENV`](crate::ECHO_CLIENT_BIN_ENV) for Tokio,
+/// [`SMOL_ECHO_CLIENT_BIN_ENV`](crate::SMOL_ECHO_CLIENT_BIN_ENV) for smol) names a prebuilt
+/// one.
+pub fn echo_client_bin(rt: Runtime) -> PathBuf {
+    match std::env::var_os(rt.echo_client_bin_env()) {
+        Some(bin) => PathBuf::from(bin),
+        None => example_bin(rt.package(), "echo-client"),
     }
 }
 
@@ -31,18 +41,26 @@ pub fn echo_bin() -> PathBuf {
 /// `("engineio-tokio", "echo-client")`), built once per test process with
 /// `cargo build -p PACKAGE --example EXAMPLE` (debug profile, in the tests' target directory).
 /// Cargo's own lock serializes test processes that build at the same time; when `cargo test`
-/// has already built the examples this is a quick up-to-date check.
+/// has already built the examples this is a quick up-to-date check. Panics with cargo's
+/// output if the build fails (the next caller tries again).
 pub fn example_bin(package: &str, example: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<(String, String), PathBuf>>> = OnceLock::new();
-    let built = BUILT.get_or_init(Default::default);
-    // One build at a time in this process; a failed build is retried by the next caller.
-    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    let key = (package.to_owned(), example.to_owned());
-    if let Some(bin) = built.get(&key) {
+    type Slot = Arc<Mutex<Option<PathBuf>>>;
+    static BUILT: OnceLock<Mutex<HashMap<(String, String), Slot>>> = OnceLock::new();
+    // One slot per example: callers of one example wait for its build, while an example that
+    // is already built (another runtime's, say) is handed out at once.
+    let slot = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry((package.to_owned(), example.to_owned()))
+        .or_default()
+        .clone();
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(bin) = slot.as_ref() {
         return bin.clone();
     }
     let bin = build_example(package, example);
-    built.insert(key, bin.clone());
+    *slot = Some(bin.clone());
     bin
 }
 
@@ -59,7 +77,9 @@ fn build_example(package: &str, example: &str) -> PathBuf {
         .arg(crate::target_dir())
         .current_dir(workspace)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run `{cargo} build` for the {example} example: {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run `{cargo} build -p {package} --example {example}`: {e}")
+        });
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -72,7 +92,7 @@ fn build_example(package: &str, example: &str) -> PathBuf {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == example)
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .unwrap_or_else(|| panic!("cargo built no executable for the {example} example"))
+        .unwrap_or_else(|| panic!("cargo built no executable for {package}'s {example} example"))
 }
 
 /// Parses `http://ADDR` (the rest of a `listening on ` line).
@@ -104,12 +124,19 @@ impl ServerProcess {
         format!("http://{}", self.addr)
     }
 
-    /// Our echo example (`engineio-tokio/examples/echo.rs`) on a free loopback port, with
-    /// extra `args` (`--allow-eio3`, `--ping-interval MS`, ...).
-    pub fn echo(args: &[&str]) -> ServerProcess {
-        let mut cmd = Command::new(echo_bin());
+    /// The name of the server in failure messages (`echo server (smol)`, ...).
+    pub fn name(&self) -> &str {
+        self.process.name()
+    }
+
+    /// Our echo example on runtime `rt` (`engineio-tokio/examples/echo.rs`, or the same
+    /// example of engineio-smol; see [`echo_bin`]) on a free loopback port, with extra `args`
+    /// (`--allow-eio3`, `--ping-interval MS`, ...). It is named `echo server (RUNTIME)` in
+    /// failure messages.
+    pub fn echo(rt: Runtime, args: &[&str]) -> ServerProcess {
+        let mut cmd = Command::new(echo_bin(rt));
         cmd.args(["--addr", "127.0.0.1:0"]).args(args);
-        ServerProcess::start(cmd, "echo server")
+        ServerProcess::start(cmd, &format!("echo server ({rt})"))
     }
 
     /// The reference server, `engine.io` 6.x under Node.js (`tests/node/engineio_server.js`:

@@ -1,6 +1,8 @@
 //! Real clients against our server: the reference client `engine.io-client` 6.x and 3.x (npm)
-//! under Node.js, and the `python-engineio` client (PyPI), each talking to engineio-tokio's
-//! `echo` example over loopback.
+//! under Node.js, and the `python-engineio` client (PyPI), each talking to the `echo` example
+//! of each runtime binding (engineio-tokio, engineio-smol) over loopback. Every test runs once
+//! per runtime, as `on_tokio::NAME` and `on_smol::NAME` (see
+//! [`engineio_tests::runtime_tests!`]).
 //!
 //! Every test starts its own echo server and client process, opens one socket with the
 //! transport options under test, and echoes a few hundred messages in batches: text with
@@ -18,7 +20,8 @@
 
 use engineio_tests::{
     generate_messages, node_peers, npm_peer_version, python_package_version, python_peers,
-    run_echo_session, ClientPeer, EchoRules, EchoSession, Expect, MessageRules, ServerProcess,
+    run_echo_session, ClientPeer, EchoRules, EchoSession, Expect, MessageRules, Runtime,
+    ServerProcess,
 };
 use serde_json::{json, Value};
 
@@ -36,7 +39,18 @@ fn node_versions() {
     );
 }
 
+/// Our echo server on runtime `rt`, with the short heartbeats of every session and extra
+/// `server_args`.
+fn echo_server(rt: Runtime, server_args: &[&str]) -> ServerProcess {
+    // Short heartbeats, so that pings and pongs (v4: server to client; v3: client to server)
+    // mix with the traffic of every session.
+    let mut args = vec!["--ping-interval", "250", "--ping-timeout", "2000"];
+    args.extend_from_slice(server_args);
+    ServerProcess::echo(rt, &args)
+}
+
 fn session(
+    rt: Runtime,
     peer: ClientPeer,
     server_args: &[&str],
     opts: Value,
@@ -44,23 +58,20 @@ fn session(
     expect: Expect,
     seed: u64,
 ) {
-    session_in(peer, server_args, opts, rules, expect, seed, BATCHES);
+    let server = echo_server(rt, server_args);
+    session_in(&server, peer, opts, rules, expect, seed, BATCHES);
 }
 
 fn session_in(
+    server: &ServerProcess,
     mut peer: ClientPeer,
-    server_args: &[&str],
     opts: Value,
     rules: MessageRules,
     expect: Expect,
     seed: u64,
     batches: usize,
 ) {
-    // Short heartbeats, so that pings and pongs (v4: server to client; v3: client to server)
-    // mix with the traffic of every session.
-    let mut args = vec!["--ping-interval", "250", "--ping-timeout", "2000"];
-    args.extend_from_slice(server_args);
-    let server = ServerProcess::echo(&args);
+    peer.against(server.name());
     let messages = generate_messages(seed, MESSAGES, &rules);
     let echo_rules = EchoRules {
         undefined_is_empty_text: true,
@@ -99,6 +110,23 @@ fn session_in(
     );
 }
 
+engineio_tests::runtime_tests!(
+    eio6_polling,
+    eio6_polling_fetch_force_base64,
+    eio6_websocket,
+    eio6_upgrade,
+    eio6_fetch_upgrade,
+    eio3_polling,
+    eio3_polling_force_base64,
+    eio3_websocket,
+    eio3_websocket_force_base64,
+    eio3_upgrade,
+    eio3_jsonp,
+    python_polling,
+    python_websocket,
+    python_upgrade
+);
+
 fn v4_rules() -> MessageRules {
     MessageRules::default()
 }
@@ -119,10 +147,10 @@ fn v3_rules() -> MessageRules {
 
 // ---- engine.io-client 6.x -------------------------------------------------------------------
 
-#[test]
-fn eio6_polling() {
+fn eio6_polling(rt: Runtime) {
     node_versions();
     session(
+        rt,
         ClientPeer::node("6"),
         &[],
         json!({ "transports": ["polling"] }),
@@ -132,9 +160,9 @@ fn eio6_polling() {
     );
 }
 
-#[test]
-fn eio6_polling_fetch_force_base64() {
+fn eio6_polling_fetch_force_base64(rt: Runtime) {
     session(
+        rt,
         ClientPeer::node("6"),
         &[],
         json!({ "transports": ["fetch"], "forceBase64": true }),
@@ -144,9 +172,9 @@ fn eio6_polling_fetch_force_base64() {
     );
 }
 
-#[test]
-fn eio6_websocket() {
+fn eio6_websocket(rt: Runtime) {
     session(
+        rt,
         ClientPeer::node("6"),
         &[],
         json!({ "transports": ["websocket"] }),
@@ -156,9 +184,9 @@ fn eio6_websocket() {
     );
 }
 
-#[test]
-fn eio6_upgrade() {
+fn eio6_upgrade(rt: Runtime) {
     session(
+        rt,
         ClientPeer::node("6"),
         &[],
         json!({ "transports": ["polling", "websocket"] }),
@@ -168,9 +196,9 @@ fn eio6_upgrade() {
     );
 }
 
-#[test]
-fn eio6_fetch_upgrade() {
+fn eio6_fetch_upgrade(rt: Runtime) {
     session(
+        rt,
         ClientPeer::node("6"),
         &[],
         json!({ "transports": ["fetch", "websocket"] }),
@@ -184,10 +212,10 @@ fn eio6_fetch_upgrade() {
 
 const EIO3: &[&str] = &["--allow-eio3"];
 
-#[test]
-fn eio3_polling() {
+fn eio3_polling(rt: Runtime) {
     node_versions();
     session(
+        rt,
         ClientPeer::node("3"),
         EIO3,
         json!({ "transports": ["polling"] }),
@@ -197,9 +225,9 @@ fn eio3_polling() {
     );
 }
 
-#[test]
-fn eio3_polling_force_base64() {
+fn eio3_polling_force_base64(rt: Runtime) {
     session(
+        rt,
         ClientPeer::node("3"),
         EIO3,
         json!({ "transports": ["polling"], "forceBase64": true }),
@@ -209,9 +237,9 @@ fn eio3_polling_force_base64() {
     );
 }
 
-#[test]
-fn eio3_websocket() {
+fn eio3_websocket(rt: Runtime) {
     session(
+        rt,
         ClientPeer::node("3"),
         EIO3,
         json!({ "transports": ["websocket"] }),
@@ -221,9 +249,9 @@ fn eio3_websocket() {
     );
 }
 
-#[test]
-fn eio3_websocket_force_base64() {
+fn eio3_websocket_force_base64(rt: Runtime) {
     session(
+        rt,
         ClientPeer::node("3"),
         EIO3,
         json!({ "transports": ["websocket"], "forceBase64": true }),
@@ -233,9 +261,9 @@ fn eio3_websocket_force_base64() {
     );
 }
 
-#[test]
-fn eio3_upgrade() {
+fn eio3_upgrade(rt: Runtime) {
     session(
+        rt,
         ClientPeer::node("3"),
         EIO3,
         json!({ "transports": ["polling", "websocket"] }),
@@ -248,9 +276,9 @@ fn eio3_upgrade() {
 /// JSONP polling (`forceJSONP`): the client's JSONP transport needs a DOM, which the script
 /// emulates (see `installDomShim` in `tests/node/engineio_client.js`): `<script>` GETs and
 /// form POSTs go over Node's http module, and the client's own code does the rest.
-#[test]
-fn eio3_jsonp() {
+fn eio3_jsonp(rt: Runtime) {
     session(
+        rt,
         ClientPeer::node("3"),
         EIO3,
         json!({ "transports": ["polling"], "forceJSONP": true }),
@@ -280,12 +308,11 @@ fn python_versions() {
 /// `transport error` close), which a server that has more queued (ours, and the reference
 /// `engine.io`, which sends its whole buffer) will send. So at most 15 messages are in flight
 /// here: 300 messages in 20 batches.
-#[test]
-fn python_polling() {
+fn python_polling(rt: Runtime) {
     python_versions();
     session_in(
+        &echo_server(rt, &[]),
         ClientPeer::python(),
-        &[],
         json!({ "transports": ["polling"] }),
         python_rules(),
         Expect::Polling,
@@ -294,9 +321,9 @@ fn python_polling() {
     );
 }
 
-#[test]
-fn python_websocket() {
+fn python_websocket(rt: Runtime) {
     session(
+        rt,
         ClientPeer::python(),
         &[],
         json!({ "transports": ["websocket"] }),
@@ -308,9 +335,9 @@ fn python_websocket() {
 
 /// python-engineio upgrades inside `connect` (probe and `5` before it returns), so every
 /// batch goes over WebSocket; the open itself is on polling.
-#[test]
-fn python_upgrade() {
+fn python_upgrade(rt: Runtime) {
     session(
+        rt,
         ClientPeer::python(),
         &[],
         json!({ "transports": ["polling", "websocket"] }),

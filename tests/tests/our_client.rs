@@ -1,19 +1,34 @@
-//! Our client (the `echo-client` example of engineio-tokio) against real servers: the Node
-//! reference server `engine.io` 6.x (with `allowEIO3`, protocols 4 and 3), the
-//! `python-engineio` server (protocol 4), and our own echo server; every transport mode.
+//! Our client (the `echo-client` example of each runtime binding, engineio-tokio and
+//! engineio-smol) against real servers: the Node reference server `engine.io` 6.x (with
+//! `allowEIO3`, protocols 4 and 3), the `python-engineio` server (protocol 4), and our own echo
+//! server on the same runtime; every transport mode. Every test runs once per runtime, as
+//! `on_tokio::NAME` and `on_smol::NAME` (see [`engineio_tests::runtime_tests!`]).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use engineio_tests::{example_bin, ServerProcess};
+use engineio_tests::{echo_client_bin, Runtime, ServerProcess};
 
-/// Runs `echo-client` against `url` and checks it reports every echo passed.
-fn echo_client(url: &str, transport: &str, eio: &str, count: usize) {
-    echo_client_sized(url, transport, eio, count, None);
+engineio_tests::runtime_tests!(
+    against_the_node_reference_server,
+    against_the_python_engineio_server,
+    against_our_server
+);
+
+/// Runs the `echo-client` of `rt` against `url` and checks it reports every echo passed.
+fn echo_client(rt: Runtime, url: &str, transport: &str, eio: &str, count: usize) {
+    echo_client_sized(rt, url, transport, eio, count, None);
 }
 
-fn echo_client_sized(url: &str, transport: &str, eio: &str, count: usize, max: Option<u64>) {
-    let bin = example_bin("engineio-tokio", "echo-client");
+fn echo_client_sized(
+    rt: Runtime,
+    url: &str,
+    transport: &str,
+    eio: &str,
+    count: usize,
+    max: Option<u64>,
+) {
+    let bin = echo_client_bin(rt);
     let start = Instant::now();
     let out = Command::new(bin)
         .args([
@@ -29,23 +44,25 @@ fn echo_client_sized(url: &str, transport: &str, eio: &str, count: usize, max: O
                 .flatten(),
         )
         .output()
-        .expect("run echo-client");
+        .unwrap_or_else(|e| panic!("run echo-client ({rt}): {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && stdout.trim() == format!("{count} passed, 0 failed"),
-        "{url} {transport} EIO={eio}: {stdout} {stderr}"
+        "echo-client ({rt}): {url} {transport} EIO={eio}: {stdout} {stderr}"
     );
-    assert!(start.elapsed() < Duration::from_secs(60), "too slow");
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "echo-client ({rt}): {url} {transport} EIO={eio}: too slow"
+    );
 }
 
-#[test]
-fn against_the_node_reference_server() {
+fn against_the_node_reference_server(rt: Runtime) {
     let server =
         ServerProcess::node_engineio(&["--ping-interval", "1000", "--ping-timeout", "2000"]);
     for eio in ["4", "3"] {
         for transport in ["polling", "websocket", "upgrade"] {
-            echo_client(&server.url(), transport, eio, 200);
+            echo_client(rt, &server.url(), transport, eio, 200);
         }
     }
 }
@@ -55,28 +72,29 @@ fn against_the_node_reference_server() {
 /// short, and its last message with it (python-engineio 4.15.1; its own client sends small
 /// bodies). Messages that go over polling stay small here so each POST (at most 16 of them,
 /// about 1 KB) arrives in one piece; WebSocket carries the large ones.
-#[test]
-fn against_the_python_engineio_server() {
+fn against_the_python_engineio_server(rt: Runtime) {
     let server =
         ServerProcess::python_engineio(&["--ping-interval", "1000", "--ping-timeout", "2000"]);
     for transport in ["polling", "upgrade"] {
-        echo_client_sized(&server.url(), transport, "4", 200, Some(20));
+        echo_client_sized(rt, &server.url(), transport, "4", 200, Some(20));
     }
-    echo_client(&server.url(), "websocket", "4", 200);
+    echo_client(rt, &server.url(), "websocket", "4", 200);
 }
 
-#[test]
-fn against_our_server() {
-    let server = ServerProcess::echo(&[
-        "--allow-eio3",
-        "--ping-interval",
-        "500",
-        "--ping-timeout",
-        "1000",
-    ]);
+fn against_our_server(rt: Runtime) {
+    let server = ServerProcess::echo(
+        rt,
+        &[
+            "--allow-eio3",
+            "--ping-interval",
+            "500",
+            "--ping-timeout",
+            "1000",
+        ],
+    );
     for eio in ["4", "3"] {
         for transport in ["polling", "websocket", "upgrade"] {
-            echo_client(&server.url(), transport, eio, 200);
+            echo_client(rt, &server.url(), transport, eio, 200);
         }
     }
 }

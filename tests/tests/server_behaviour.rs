@@ -1,6 +1,8 @@
-//! Our server's behaviour over real sockets: engineio-tokio's `echo` example as a process,
-//! driven with plain HTTP/1.1 (hyper's client, one connection per request) and WebSocket
-//! (tungstenite) from here, the way a misbehaving or unusual client would.
+//! Our server's behaviour over real sockets: the `echo` example of each runtime binding
+//! (engineio-tokio, engineio-smol) as a process, driven with plain HTTP/1.1 (hyper's client,
+//! one connection per request) and WebSocket (tungstenite) from here, the way a misbehaving or
+//! unusual client would. Every test runs once per runtime, as `on_tokio::NAME` and
+//! `on_smol::NAME` (see [`engineio_tests::runtime_tests!`]); this side always runs on Tokio.
 //!
 //! Covered: two GETs at once on one session (400, the first gets the close packet), the
 //! payload limit on polling bodies and WebSocket messages, ping timeout (a silent client is
@@ -17,7 +19,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use engineio_tests::ServerProcess;
+use engineio_tests::{Runtime, ServerProcess};
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper::header::HeaderMap;
@@ -33,7 +35,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// The longest any single request or frame is awaited.
 const WAIT: Duration = Duration::from_secs(5);
 
-fn rt() -> tokio::runtime::Runtime {
+/// The runtime of this side (the test's client), whatever the server's runtime.
+fn client_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -244,13 +247,25 @@ async fn ws_send(ws: &mut WsStream, text: &str) {
 
 // ---- tests -----------------------------------------------------------------------------------
 
+engineio_tests::runtime_tests!(
+    overlapping_gets,
+    payload_limit,
+    ping_timeout,
+    silent_upgrade_keeps_heartbeat,
+    upgrade_timeout_then_retry,
+    cors,
+    error_codes,
+    error_codes_with_eio3,
+    compression,
+    graceful_shutdown
+);
+
 /// Two GETs on one session: the second is refused with a bare 400, the parked first one gets
 /// the close packet, and the session is gone (code 1), as the reference does.
-#[test]
-fn overlapping_gets() {
-    let server = ServerProcess::echo(&[]);
+fn overlapping_gets(rt: Runtime) {
+    let server = ServerProcess::echo(rt, &[]);
     let addr = server.addr;
-    rt().block_on(async {
+    client_runtime().block_on(async {
         let (sid, _) = handshake(addr).await;
         let url = sid_url(&sid);
         let first = tokio::spawn({
@@ -274,11 +289,10 @@ fn overlapping_gets() {
 /// `--max-payload 1000`: announced in the open packet; a POST of exactly 1000 bytes is taken,
 /// 1001 bytes is 413 and leaves the session open (as the reference does); a WebSocket message
 /// over the limit ends that WebSocket session.
-#[test]
-fn payload_limit() {
-    let server = ServerProcess::echo(&["--max-payload", "1000"]);
+fn payload_limit(rt: Runtime) {
+    let server = ServerProcess::echo(rt, &["--max-payload", "1000"]);
     let addr = server.addr;
-    rt().block_on(async {
+    client_runtime().block_on(async {
         let (sid, open) = handshake(addr).await;
         assert_eq!(open["maxPayload"], 1000, "open packet: {open}");
         let url = sid_url(&sid);
@@ -318,11 +332,10 @@ fn payload_limit() {
 
 /// Ping timeout: a client that answers pings stays; one that does not is closed after
 /// pingInterval + pingTimeout: its parked GET gets the close packet, later GETs code 1.
-#[test]
-fn ping_timeout() {
-    let server = ServerProcess::echo(&["--ping-interval", "200", "--ping-timeout", "300"]);
+fn ping_timeout(rt: Runtime) {
+    let server = ServerProcess::echo(rt, &["--ping-interval", "200", "--ping-timeout", "300"]);
     let addr = server.addr;
-    rt().block_on(async {
+    client_runtime().block_on(async {
         let (live, open) = handshake(addr).await;
         assert_eq!(open["pingInterval"], 200, "{open}");
         assert_eq!(open["pingTimeout"], 300, "{open}");
@@ -369,11 +382,10 @@ fn ping_timeout() {
 /// heartbeat: pings keep coming on polling while the client answers them, and when it stops,
 /// the session is closed on ping timeout, long before the upgrade timeout (10 s). (The
 /// reference has had such a leak: a pending upgrade stopped the heartbeat.)
-#[test]
-fn silent_upgrade_keeps_heartbeat() {
-    let server = ServerProcess::echo(&["--ping-interval", "300", "--ping-timeout", "400"]);
+fn silent_upgrade_keeps_heartbeat(rt: Runtime) {
+    let server = ServerProcess::echo(rt, &["--ping-interval", "300", "--ping-timeout", "400"]);
     let addr = server.addr;
-    rt().block_on(async {
+    client_runtime().block_on(async {
         let (sid, _) = handshake(addr).await;
         let mut ws = ws_connect(
             addr,
@@ -449,11 +461,10 @@ fn silent_upgrade_keeps_heartbeat() {
 /// The upgrade timeout (10 s, the default): a probed WebSocket that never sends `5` is closed
 /// by the server, the session goes on over polling, and a new upgrade then succeeds. After
 /// it, a polling GET is code 3 and messages flow over the WebSocket.
-#[test]
-fn upgrade_timeout_then_retry() {
-    let server = ServerProcess::echo(&["--ping-interval", "1000", "--ping-timeout", "1000"]);
+fn upgrade_timeout_then_retry(rt: Runtime) {
+    let server = ServerProcess::echo(rt, &["--ping-interval", "1000", "--ping-timeout", "1000"]);
     let addr = server.addr;
-    rt().block_on(async {
+    client_runtime().block_on(async {
         let (sid, _) = handshake(addr).await;
         let ws_url = format!("/engine.io/?EIO=4&transport=websocket&sid={sid}");
         let mut ws = ws_connect(addr, &ws_url).await;
@@ -528,12 +539,11 @@ fn upgrade_timeout_then_retry() {
 /// CORS with `--cors-origin http://a.example` (credentials on, as the echo example sets):
 /// preflight, response headers on handshake, POST, GET and errors; no allow-origin for
 /// another origin; an Origin with a control character is refused.
-#[test]
-fn cors() {
-    let server = ServerProcess::echo(&["--cors-origin", "http://a.example"]);
+fn cors(rt: Runtime) {
+    let server = ServerProcess::echo(rt, &["--cors-origin", "http://a.example"]);
     let addr = server.addr;
     const A: (&str, &str) = ("origin", "http://a.example");
-    rt().block_on(async {
+    client_runtime().block_on(async {
         let r = http(
             addr,
             "OPTIONS",
@@ -659,11 +669,10 @@ async fn raw_request(addr: SocketAddr, request: &[u8]) -> String {
 
 /// Error codes and their JSON bodies, for requests without and with a session; plus the
 /// path with and without its trailing slash, and another path (404).
-#[test]
-fn error_codes() {
-    let server = ServerProcess::echo(&[]);
+fn error_codes(rt: Runtime) {
+    let server = ServerProcess::echo(rt, &[]);
     let addr = server.addr;
-    rt().block_on(async {
+    client_runtime().block_on(async {
         let transport_unknown = [
             "/engine.io/?EIO=4&transport=__proto__",
             "/engine.io/?EIO=4&transport=flashsocket",
@@ -766,11 +775,10 @@ fn error_codes() {
 
 /// With `--allow-eio3`: a v3 handshake is served (v3 payload framing, no maxPayload), other
 /// versions are still code 5.
-#[test]
-fn error_codes_with_eio3() {
-    let server = ServerProcess::echo(&["--allow-eio3"]);
+fn error_codes_with_eio3(rt: Runtime) {
+    let server = ServerProcess::echo(rt, &["--allow-eio3"]);
     let addr = server.addr;
-    rt().block_on(async {
+    client_runtime().block_on(async {
         let r = get(addr, "/engine.io/?EIO=3&transport=polling&b64=1").await;
         assert_eq!(r.status, 200, "{r:?}");
         let text = r.text();
@@ -814,11 +822,10 @@ fn inflate(data: &[u8]) -> Vec<u8> {
 /// HTTP compression of polling responses: gzip and deflate when accepted and the body is
 /// over the 1024-byte threshold; identity below it, without Accept-Encoding, or for an
 /// unknown encoding.
-#[test]
-fn compression() {
-    let server = ServerProcess::echo(&[]);
+fn compression(rt: Runtime) {
+    let server = ServerProcess::echo(rt, &[]);
     let addr = server.addr;
-    rt().block_on(async {
+    client_runtime().block_on(async {
         let (sid, _) = handshake(addr).await;
         let url = sid_url(&sid);
         let big = format!("4{}", "é€ compress me ".repeat(200));
@@ -880,11 +887,10 @@ fn compression() {
 
 /// SIGTERM to the echo process: a parked polling GET gets the close packet, a WebSocket
 /// session's socket is closed, and the process exits successfully within the grace period.
-#[test]
-fn graceful_shutdown() {
-    let mut server = ServerProcess::echo(&[]);
+fn graceful_shutdown(rt: Runtime) {
+    let mut server = ServerProcess::echo(rt, &[]);
     let addr = server.addr;
-    let runtime = rt();
+    let runtime = client_runtime();
     let (parked, mut ws) = runtime.block_on(async {
         let (sid, _) = handshake(addr).await;
         let url = sid_url(&sid);
@@ -929,6 +935,10 @@ fn graceful_shutdown() {
                 .failure("still running 8 s after SIGTERM (grace is 5 s)")
         )
     });
-    assert!(status.success(), "exit status after SIGTERM: {status}");
-    println!("shut down in {:?}", start.elapsed());
+    assert!(
+        status.success(),
+        "{}: exit status after SIGTERM: {status}",
+        server.name()
+    );
+    println!("{} shut down in {:?}", server.name(), start.elapsed());
 }

@@ -39,9 +39,9 @@ pub fn echo_client_bin(rt: Runtime) -> PathBuf {
 
 /// The executable of `example` of workspace package `package` (for instance
 /// `("engineio-tokio", "echo-client")`), built once per test process with
-/// `cargo build -p PACKAGE --example EXAMPLE` (debug profile, in the tests' target directory).
-/// Cargo's own lock serializes test processes that build at the same time; when `cargo test`
-/// has already built the examples this is a quick up-to-date check. Panics with cargo's
+/// `cargo build -p PACKAGE --example EXAMPLE` (debug profile, in its own target directory
+/// `examples-PACKAGE` under the tests' one). Cargo's own lock serializes test processes that
+/// build at the same time; after the first build this is a quick up-to-date check. Panics with cargo's
 /// output if the build fails (the next caller tries again).
 pub fn example_bin(package: &str, example: &str) -> PathBuf {
     type Slot = Arc<Mutex<Option<PathBuf>>>;
@@ -70,11 +70,14 @@ fn build_example(package: &str, example: &str) -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the tests crate is inside the workspace");
+    // Both bindings have examples named `echo` and `echo-client`, and cargo puts an example at
+    // `TARGET/debug/examples/NAME` whatever its package: one target directory per package,
+    // so that one package's build never replaces the other's binary under a running test.
     let out = Command::new(&cargo)
         .args(["build", "--quiet", "-p", package, "--example", example])
         .arg("--message-format=json-render-diagnostics")
         .arg("--target-dir")
-        .arg(crate::target_dir())
+        .arg(crate::target_dir().join(format!("examples-{package}")))
         .current_dir(workspace)
         .output()
         .unwrap_or_else(|e| {

@@ -3,7 +3,9 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
@@ -34,7 +36,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 /// ```
 pub trait Runtime: Clone + Send + Sync + 'static {
     /// The future [`sleep_until`](Self::sleep_until) returns.
-    type Sleep: Future<Output = ()> + Send + 'static;
+    type Sleep: Future<Output = ()> + Send + Sync + 'static;
     /// A connected TCP stream.
     type TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
@@ -79,5 +81,36 @@ pub(crate) async fn timeout_at<R: Runtime, F: Future>(
     match futures_util::future::select(future, sleep).await {
         futures_util::future::Either::Left((out, _)) => Some(out),
         futures_util::future::Either::Right(_) => None,
+    }
+}
+
+/// hyper's timer on the runtime's (for the server's header read timeout).
+#[derive(Clone)]
+pub(crate) struct HyperTimer<R>(pub(crate) R);
+
+/// A runtime sleep as hyper's.
+struct HyperSleep<S>(Pin<Box<S>>);
+
+impl<S: Future<Output = ()>> Future for HyperSleep<S> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl<S: Future<Output = ()> + Send + Sync> hyper::rt::Sleep for HyperSleep<S> {}
+
+impl<R: Runtime> hyper::rt::Timer for HyperTimer<R> {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        hyper::rt::Timer::sleep_until(self, self.0.now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(HyperSleep(Box::pin(self.0.sleep_until(deadline))))
+    }
+
+    fn now(&self) -> Instant {
+        self.0.now()
     }
 }

@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 
 use super::{EngineIo, EngineIoService, RemoteAddr};
 use crate::io::FuturesIo;
-use crate::runtime::{timeout_at, Listener, Runtime};
+use crate::runtime::{timeout_at, HyperTimer, Listener, Runtime};
 
 /// How long a connection may take to finish its exchange once the server has drained.
 const CONNECTION_GRACE: Duration = Duration::from_secs(5);
@@ -17,7 +17,7 @@ const CONNECTION_GRACE: Duration = Duration::from_secs(5);
 /// Serves `engine` on `listener` (HTTP/1.1 with upgrades), 404 for other paths, until
 /// [`EngineIo::shutdown`] is called: it then stops accepting, and open connections stay up
 /// until the sessions have ended (so polling clients can fetch their close packet), then
-/// finish their current exchange.
+/// finish their current exchange. Returns once every connection has closed.
 pub async fn serve<R: Runtime, L: Listener>(
     listener: L,
     engine: EngineIo<R>,
@@ -43,6 +43,8 @@ where
 {
     let rt = engine.shared.clock.runtime().clone();
     let mut stopping = engine.stopping();
+    // Every connection task holds a sender: the channel closes when the last one ends.
+    let (live, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         let accepted = {
             let accept = std::pin::pin!(listener.accept());
@@ -68,8 +70,13 @@ where
         });
         let mut stop = engine.drained();
         let conn_rt = rt.clone();
+        let live = live.clone();
         rt.spawn(async move {
+            let _live = live;
+            // With a timer, hyper closes connections that take more than 30 s to send
+            // their request headers (slowloris).
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(HyperTimer(conn_rt.clone()))
                 .serve_connection(FuturesIo::new(stream), hyper_svc)
                 .with_upgrades();
             let mut conn = std::pin::pin!(conn);
@@ -80,6 +87,10 @@ where
             }
         });
     }
+    drop(live);
+    // Connections end once the sessions have drained (and have then finished their current
+    // exchange): a process may exit after this without cutting off a close packet.
+    let _ = all_closed.recv().await;
     Ok(())
 }
 

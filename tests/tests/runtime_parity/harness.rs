@@ -1,0 +1,127 @@
+//! What the tests need from a runtime beyond [`Runtime`]: running a test, and listening.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use engineio_driver::{EngineIo, Listener, Runtime, ServerConfig, SocketEvent};
+use futures_util::future::{select, Either};
+
+/// A runtime the suite runs on.
+pub trait TestRuntime: Runtime + Default {
+    /// A listener on `127.0.0.1:0`.
+    type Listener: Listener;
+
+    /// Runs a test to completion (on a multi-threaded executor).
+    fn block_on<F: Future<Output = ()> + Send + 'static>(test: F);
+
+    /// Binds a listener on a free loopback port.
+    fn bind() -> impl Future<Output = (Self::Listener, SocketAddr)> + Send;
+}
+
+/// Runs `test` on `R`.
+pub fn run<R: TestRuntime, F: Future<Output = ()> + Send + 'static>(test: F) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    R::block_on(test)
+}
+
+impl TestRuntime for engineio_tokio::Tokio {
+    type Listener = TokioListener;
+
+    fn block_on<F: Future<Output = ()> + Send + 'static>(test: F) {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a Tokio runtime")
+            .block_on(test)
+    }
+
+    async fn bind() -> (TokioListener, SocketAddr) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        (TokioListener(l), addr)
+    }
+}
+
+impl TestRuntime for engineio_smol::Smol {
+    type Listener = SmolListener;
+
+    fn block_on<F: Future<Output = ()> + Send + 'static>(test: F) {
+        // Spawned tasks run on smol's global executor threads.
+        smol::block_on(test)
+    }
+
+    async fn bind() -> (SmolListener, SocketAddr) {
+        let l = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        (SmolListener(l), addr)
+    }
+}
+
+pub struct TokioListener(tokio::net::TcpListener);
+
+impl Listener for TokioListener {
+    type Stream = tokio_util::compat::Compat<tokio::net::TcpStream>;
+
+    async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
+        use tokio_util::compat::TokioAsyncReadCompatExt;
+        let (s, a) = self.0.accept().await?;
+        Ok((s.compat(), a))
+    }
+}
+
+pub struct SmolListener(smol::net::TcpListener);
+
+impl Listener for SmolListener {
+    type Stream = smol::net::TcpStream;
+
+    async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
+        self.0.accept().await
+    }
+}
+
+/// `future`'s output, or `None` after `after`.
+pub async fn timeout<R: TestRuntime, F: Future>(after: Duration, future: F) -> Option<F::Output> {
+    let rt = R::default();
+    let sleep = std::pin::pin!(rt.sleep_until(rt.now() + after));
+    match select(std::pin::pin!(future), sleep).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
+}
+
+/// Serves `engine` on a free port; returns its address.
+pub async fn serve<R: TestRuntime>(engine: EngineIo<R>) -> SocketAddr {
+    let (listener, addr) = R::bind().await;
+    R::default().spawn(async move {
+        let _ = engineio_driver::serve(listener, engine).await;
+    });
+    addr
+}
+
+/// An echo server with `config`: `(engine, "http://ADDR")`.
+pub async fn echo_server<R: TestRuntime>(config: ServerConfig) -> (EngineIo<R>, String) {
+    let (engine, mut connections) = EngineIo::<R>::new(config);
+    let addr = serve(engine.clone()).await;
+    let rt = R::default();
+    let spawner = rt.clone();
+    rt.spawn(async move {
+        while let Some(mut socket) = connections.accept().await {
+            spawner.spawn(async move {
+                while let Some(event) = socket.recv().await {
+                    if let SocketEvent::Message(m) = event {
+                        if socket.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (engine, format!("http://{addr}"))
+}

@@ -1,0 +1,194 @@
+//! Our client against our server over real sockets: every transport mode, both versions,
+//! shutdown, `allow_request`, a tower layer in front of another service.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use engineio_driver::proto::{Message, ProtocolVersion, Transport};
+use engineio_driver::session::ClientConfig;
+use engineio_driver::{
+    Client, ClientSocketEvent, CloseReason, EngineIo, EngineIoService, ServerConfig, SocketEvent,
+};
+use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::{echo_server, serve, timeout, TestRuntime};
+
+fn messages(n: usize) -> Vec<Message> {
+    (0..n)
+        .map(|i| match i % 4 {
+            0 => Message::from(format!("héllo {i} 😀")),
+            1 => Message::from(""),
+            2 => Message::Binary(Bytes::from(vec![i as u8; i * 37 % 5000])),
+            _ => Message::from("x".repeat(i * 101 % 9000)),
+        })
+        .collect()
+}
+
+fn client_config(url: &str, mode: &str, version: ProtocolVersion) -> ClientConfig {
+    let mut config = ClientConfig::new(url.parse().unwrap());
+    config.version = version;
+    match mode {
+        "polling" => {
+            config.transports = vec![Transport::Polling];
+            config.upgrade = false;
+        }
+        "websocket" => config.transports = vec![Transport::Websocket],
+        _ => {}
+    }
+    config
+}
+
+/// 200 messages echoed in order over `mode`, then a local close.
+async fn round_trip<R: TestRuntime>(url: &str, mode: &str, version: ProtocolVersion) {
+    let config = client_config(url, mode, version);
+    let mut client = Client::<R>::connect(config).await.expect("handshake");
+    let sent = messages(200);
+    let sender = client.sender();
+    let to_send = sent.clone();
+    R::default().spawn(async move {
+        for m in to_send {
+            sender.send(m).await.unwrap();
+        }
+    });
+    let mut upgraded = false;
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        match timeout::<R, _>(Duration::from_secs(10), client.recv()).await {
+            Some(Some(ClientSocketEvent::Message(m))) => got.push(m),
+            Some(Some(ClientSocketEvent::Upgraded)) => upgraded = true,
+            other => panic!("{mode} {version:?}: {other:?} after {} messages", got.len()),
+        }
+    }
+    assert_eq!(got, sent, "{mode} {version:?}");
+    if mode == "upgrade" && !upgraded {
+        // The upgrade may complete after the last echo; give it a moment.
+        let next = timeout::<R, _>(Duration::from_secs(2), client.recv()).await;
+        upgraded = matches!(next, Some(Some(ClientSocketEvent::Upgraded)));
+    }
+    if mode == "upgrade" {
+        assert!(upgraded, "{version:?}: no upgrade");
+    }
+    client.close().await;
+    loop {
+        match timeout::<R, _>(Duration::from_secs(5), client.recv()).await {
+            Some(Some(ClientSocketEvent::Closed { reason, local })) => {
+                assert_eq!((reason, local), (CloseReason::ForcedClose, true));
+                break;
+            }
+            Some(Some(_)) => {}
+            other => panic!("no close: {other:?}"),
+        }
+    }
+}
+
+pub async fn every_mode_and_version<R: TestRuntime>() {
+    let config = ServerConfig {
+        allow_eio3: true,
+        ..ServerConfig::default()
+    };
+    let (engine, url) = echo_server::<R>(config).await;
+    for version in [ProtocolVersion::V4, ProtocolVersion::V3] {
+        for mode in ["polling", "websocket", "upgrade"] {
+            round_trip::<R>(&url, mode, version).await;
+        }
+    }
+    let m = engine.metrics();
+    assert_eq!(m.sessions_total, 6);
+    assert!(m.upgrades >= 2, "{m:?}");
+    assert_eq!(m.messages_in, 1200);
+    assert!(engine.shutdown(Duration::from_secs(5)).await);
+    assert_eq!(engine.metrics().sessions_open, 0);
+}
+
+pub async fn shutdown_closes_sessions_with_server_shutting_down<R: TestRuntime>() {
+    let (engine, url) = echo_server::<R>(ServerConfig::default()).await;
+    let mut clients = Vec::new();
+    for mode in ["polling", "websocket"] {
+        let config = client_config(&url, mode, ProtocolVersion::V4);
+        clients.push(Client::<R>::connect(config).await.unwrap());
+    }
+    assert!(
+        engine.shutdown(Duration::from_secs(5)).await,
+        "sessions did not end"
+    );
+    for mut c in clients {
+        loop {
+            match timeout::<R, _>(Duration::from_secs(5), c.recv()).await {
+                Some(Some(ClientSocketEvent::Closed { local, .. })) => {
+                    assert!(!local);
+                    break;
+                }
+                Some(Some(_)) => {}
+                other => panic!("client not closed: {other:?}"),
+            }
+        }
+    }
+    let m = engine.metrics();
+    assert_eq!(m.closes[5], 2, "{m:?}");
+    // New handshakes are refused.
+    let refused = Client::<R>::connect(ClientConfig::new(url.parse().unwrap())).await;
+    assert!(refused.is_err());
+}
+
+pub async fn allow_request_refuses_before_a_session_exists<R: TestRuntime>() {
+    let (engine, mut connections) = EngineIo::<R>::builder(ServerConfig::default())
+        .allow_request(|info| async move {
+            match info.headers.get("x-token") {
+                Some(t) if t == "secret" => Ok(()),
+                _ => Err(Some("bad token".to_owned())),
+            }
+        })
+        .build();
+    let url = format!("http://{}", serve(engine).await);
+    let denied = Client::<R>::connect(ClientConfig::new(url.parse().unwrap())).await;
+    assert!(denied.is_err());
+    let mut config = ClientConfig::new(url.parse().unwrap());
+    config
+        .extra_headers
+        .insert("x-token", "secret".parse().unwrap());
+    let client = Client::<R>::connect(config).await.expect("allowed");
+    let socket = connections.accept().await.unwrap();
+    assert_eq!(socket.sid().as_str(), client.sid());
+    assert_eq!(socket.request().headers["x-token"], "secret");
+    assert!(socket.request().remote_addr.is_some());
+}
+
+pub async fn tower_layer_serves_engineio_beside_other_services<R: TestRuntime>() {
+    let (engine, mut connections) = EngineIo::<R>::new(ServerConfig::default());
+    let page = tower::service_fn(|_req: http::Request<hyper::body::Incoming>| async {
+        Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(
+            Bytes::from_static(b"world"),
+        )))
+    });
+    let service = EngineIoService::new(engine.clone(), page);
+    let (listener, addr) = R::bind().await;
+    let rt = R::default();
+    rt.spawn(async move {
+        let _ = engineio_driver::serve_with(listener, engine, service).await;
+    });
+    let spawner = rt.clone();
+    rt.spawn(async move {
+        while let Some(mut s) = connections.accept().await {
+            spawner.spawn(async move {
+                while let Some(event) = s.recv().await {
+                    if let SocketEvent::Message(m) = event {
+                        let _ = s.send(m).await;
+                    }
+                }
+            });
+        }
+    });
+    for mode in ["polling", "websocket", "upgrade"] {
+        round_trip::<R>(&format!("http://{addr}"), mode, ProtocolVersion::V4).await;
+    }
+    let mut stream = rt.connect("127.0.0.1", addr.port()).await.unwrap();
+    stream
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("world"), "{response}");
+}

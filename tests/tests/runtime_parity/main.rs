@@ -1,0 +1,43 @@
+//! The in-process half of the conformance suite: the same tests, written once, run on both
+//! runtime bindings (`engineio-tokio` and `engineio-smol`) through the runtime-generic
+//! driver: our client against our server over real sockets, hostile WebSocket input,
+//! shutdown, `allow_request`, tower layering. (The process half, with real peers, is in the
+//! other test files, parameterised with `tests/src/runtime.rs`.)
+
+mod harness;
+mod hostile;
+mod loopback;
+
+/// Declares, for each `async fn name<R: TestRuntime>()`, a `#[test]` per runtime:
+/// `on_tokio::name` and `on_smol::name`.
+macro_rules! on_both_runtimes {
+    ($($name:ident),* $(,)?) => {
+        mod on_tokio {
+            $(#[test]
+            fn $name() {
+                crate::harness::run::<engineio_tokio::Tokio, _>(super::tests::$name::<engineio_tokio::Tokio>());
+            })*
+        }
+        mod on_smol {
+            $(#[test]
+            fn $name() {
+                crate::harness::run::<engineio_smol::Smol, _>(super::tests::$name::<engineio_smol::Smol>());
+            })*
+        }
+    };
+}
+
+mod tests {
+    pub(crate) use crate::hostile::*;
+    pub(crate) use crate::loopback::*;
+}
+
+on_both_runtimes!(
+    every_mode_and_version,
+    shutdown_closes_sessions_with_server_shutting_down,
+    allow_request_refuses_before_a_session_exists,
+    tower_layer_serves_engineio_beside_other_services,
+    hostile_frames_close_the_session_cleanly,
+    upgrade_refused_before_101_and_reset_mid_request,
+    sticky_cookie_over_a_real_socket,
+);

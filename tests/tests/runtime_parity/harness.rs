@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use engineio_driver::{EngineIo, Listener, Runtime, ServerConfig, SocketEvent};
+use engineio_driver::{EngineIo, Listener, Runtime, ServerConfig, Socket, SocketEvent};
 use futures_util::future::{select, Either};
 
 /// A runtime the suite runs on.
@@ -111,17 +111,49 @@ pub async fn echo_server<R: TestRuntime>(config: ServerConfig) -> (EngineIo<R>, 
     let rt = R::default();
     let spawner = rt.clone();
     rt.spawn(async move {
-        while let Some(mut socket) = connections.accept().await {
-            spawner.spawn(async move {
-                while let Some(event) = socket.recv().await {
-                    if let SocketEvent::Message(m) = event {
-                        if socket.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            });
+        while let Some(socket) = connections.accept().await {
+            spawner.spawn(echo(socket));
         }
     });
     (engine, format!("http://{addr}"))
+}
+
+/// Sends every message of `socket` back.
+pub async fn echo(mut socket: Socket) {
+    while let Some(event) = socket.recv().await {
+        if let SocketEvent::Message(m) = event {
+            if socket.send(m).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// A listener that counts the connections it accepts.
+pub struct Counting<L> {
+    inner: L,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<L> Counting<L> {
+    /// `inner`, and the counter.
+    pub fn new(inner: L) -> (Self, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let accepted = std::sync::Arc::default();
+        let counting = Counting {
+            inner,
+            accepted: std::sync::Arc::clone(&accepted),
+        };
+        (counting, accepted)
+    }
+}
+
+impl<L: Listener> Listener for Counting<L> {
+    type Stream = L::Stream;
+
+    async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
+        let accepted = self.inner.accept().await?;
+        self.accepted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(accepted)
+    }
 }

@@ -2,6 +2,7 @@
 //! shutdown, `allow_request`, a tower layer in front of another service.
 
 use std::convert::Infallible;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +13,7 @@ use engineio_driver::{
 };
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{echo_server, serve, timeout, TestRuntime};
+use crate::harness::{echo, echo_server, serve, timeout, Counting, TestRuntime};
 
 fn messages(n: usize) -> Vec<Message> {
     (0..n)
@@ -191,4 +192,60 @@ pub async fn tower_layer_serves_engineio_beside_other_services<R: TestRuntime>()
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("world"), "{response}");
+}
+
+pub async fn client_keeps_its_http_connections<R: TestRuntime>() {
+    let (engine, mut connections) = EngineIo::<R>::new(ServerConfig::default());
+    let (listener, addr) = R::bind().await;
+    let (listener, accepted) = Counting::new(listener);
+    let rt = R::default();
+    rt.spawn(async move {
+        let _ = engineio_driver::serve(listener, engine).await;
+    });
+    let spawner = rt.clone();
+    rt.spawn(async move {
+        while let Some(socket) = connections.accept().await {
+            spawner.spawn(echo(socket));
+        }
+    });
+    // 200 messages over polling take dozens of GETs and POSTs: a GET and a POST at a time,
+    // each on a kept-alive connection.
+    round_trip::<R>(&format!("http://{addr}"), "polling", ProtocolVersion::V4).await;
+    let n = accepted.load(Ordering::Relaxed);
+    assert!(
+        (1..=3).contains(&n),
+        "{n} connections for one polling session"
+    );
+}
+
+pub async fn slow_request_headers_are_cut_off<R: TestRuntime>() {
+    let (engine, _connections) = EngineIo::<R>::builder(ServerConfig::default())
+        .header_read_timeout(Some(Duration::from_millis(300)))
+        .build();
+    let addr = serve(engine).await;
+    let rt = R::default();
+    let mut slow = rt.connect("127.0.0.1", addr.port()).await.unwrap();
+    slow.write_all(b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    let read = timeout::<R, _>(Duration::from_secs(5), slow.read(&mut buf)).await;
+    let elapsed = start.elapsed();
+    // Closed (end of stream, or a reset) or answered with an error: not left hanging.
+    match read {
+        Some(Ok(0)) | Some(Err(_)) => {}
+        Some(Ok(n)) => {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        }
+        None => panic!("a connection sending half its headers is still open after 5 s"),
+    }
+    assert!(
+        elapsed >= Duration::from_millis(250),
+        "cut off after {elapsed:?}"
+    );
+    // Others are served.
+    let url = format!("http://{addr}").parse().unwrap();
+    assert!(Client::<R>::connect(ClientConfig::new(url)).await.is_ok());
 }

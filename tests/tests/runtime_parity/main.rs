@@ -40,4 +40,6 @@ on_both_runtimes!(
     hostile_frames_close_the_session_cleanly,
     upgrade_refused_before_101_and_reset_mid_request,
     sticky_cookie_over_a_real_socket,
+    client_keeps_its_http_connections,
+    slow_request_headers_are_cut_off,
 );

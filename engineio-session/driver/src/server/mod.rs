@@ -49,6 +49,7 @@ pub(crate) struct Shared<R> {
     pub(crate) clock: Clock<R>,
     pub(crate) metrics: Metrics,
     pub(crate) max_payload: usize,
+    pub(crate) header_read_timeout: Option<Duration>,
     connections: mpsc::Sender<Socket>,
     allow_request: Option<AllowRequest>,
     next_req: AtomicU64,
@@ -121,6 +122,7 @@ pub struct Builder<R> {
     config: ServerConfig,
     allow_request: Option<AllowRequest>,
     backlog: usize,
+    header_read_timeout: Option<Duration>,
 }
 
 impl<R: Runtime> Builder<R> {
@@ -149,6 +151,13 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// How long [`serve`] lets a connection take to send a request's headers before closing
+    /// it (slowloris); `None` for no limit. Default 30 s.
+    pub fn header_read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
     /// The server and its stream of new sessions.
     pub fn build(self) -> (EngineIo<R>, Connections) {
         let mut seed = [0u8; 32];
@@ -168,6 +177,7 @@ impl<R: Runtime> Builder<R> {
             clock: Clock::new(self.rt),
             metrics: Metrics::default(),
             max_payload,
+            header_read_timeout: self.header_read_timeout,
             connections: tx,
             allow_request: self.allow_request,
             next_req: AtomicU64::new(1),
@@ -212,6 +222,7 @@ impl<R: Runtime> EngineIo<R> {
             config,
             allow_request: None,
             backlog: 128,
+            header_read_timeout: Some(Duration::from_secs(30)),
         }
     }
 

@@ -43,6 +43,7 @@ where
 {
     let rt = engine.shared.clock.runtime().clone();
     let mut stopping = engine.stopping();
+    let header_read_timeout = engine.shared.header_read_timeout;
     // Every connection task holds a sender: the channel closes when the last one ends.
     let (live, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     loop {
@@ -73,10 +74,11 @@ where
         let live = live.clone();
         rt.spawn(async move {
             let _live = live;
-            // With a timer, hyper closes connections that take more than 30 s to send
-            // their request headers (slowloris).
+            // Connections that take too long to send their request headers are closed
+            // (slowloris).
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(HyperTimer(conn_rt.clone()))
+                .header_read_timeout(header_read_timeout)
                 .serve_connection(FuturesIo::new(stream), hyper_svc)
                 .with_upgrades();
             let mut conn = std::pin::pin!(conn);

@@ -337,6 +337,52 @@ fn the_full_upgrade_dance() {
 }
 
 #[test]
+fn closing_during_a_probed_upgrade_completes_it_and_closes_over_the_websocket() {
+    // The client has `3probe` and has stopped polling: the close cannot wait for a GET.
+    let (mut h, get, ws) = probed();
+    assert_eq!(h.packets(get).unwrap(), [Packet::Noop]);
+    h.session.send(text("last")).unwrap();
+    h.session.shutdown(h.now);
+    h.drain();
+    assert!(h.closed_events().is_empty(), "the upgrade is kept");
+    h.frame(ws, "5");
+    assert_eq!(
+        h.ws_packets(ws),
+        [Packet::pong_probe(), Packet::text("last"), Packet::Close]
+    );
+    assert!(h.ws_closed(ws));
+    assert_eq!(h.closed_events(), [CloseReason::ServerShuttingDown]);
+}
+
+#[test]
+fn closing_during_a_probed_upgrade_still_answers_a_get_and_drops_the_probe() {
+    // The client still polls (it has not read its noop yet): the GET gets the close packet,
+    // and the probe WebSocket is closed with the session.
+    let (mut h, get, ws) = probed();
+    let _ = h.packets(get);
+    h.session.close(h.now);
+    h.drain();
+    let get = h.get();
+    assert_eq!(h.packets(get).unwrap(), [Packet::Close]);
+    assert!(h.ws_closed(ws));
+    assert_eq!(h.closed_events(), [CloseReason::ForcedClose]);
+}
+
+#[test]
+fn closing_before_the_probe_aborts_the_upgrade() {
+    let mut h = Host::polling(ServerConfig::default());
+    h.take_transmits();
+    let ws = h.websocket();
+    h.take_transmits();
+    h.session.close(h.now);
+    h.drain();
+    assert!(h.ws_closed(ws), "an unprobed upgrade ends with the close");
+    let get = h.get();
+    assert_eq!(h.packets(get).unwrap(), [Packet::Close]);
+    assert_eq!(h.closed_events(), [CloseReason::ForcedClose]);
+}
+
+#[test]
 fn polls_during_an_upgrade_get_noops_every_100_ms() {
     let (mut h, get, _ws) = probed();
     let _ = h.packets(get);

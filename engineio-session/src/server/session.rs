@@ -663,6 +663,12 @@ impl Session {
         self.ws = Some(up.ws);
         self.events.push_back(Event::Upgraded);
         self.flush();
+        // Closing while the upgrade completed: what was queued (ending with the close
+        // packet) went over the WebSocket; close it.
+        if let State::Closing(reason) = self.state {
+            self.push(Transmit::WsClose { ws: up.ws });
+            self.finish(reason);
+        }
     }
 
     fn abort_upgrade(&mut self, close_ws: bool) {
@@ -846,7 +852,13 @@ impl Session {
         if self.state != State::Open {
             return;
         }
-        self.abort_upgrade(true);
+        // A probed upgrade stays: the client has stopped polling (or is about to) and will
+        // send `5`; the upgrade then completes and the close goes over the WebSocket (as the
+        // reference does). Without it the session would wait closeTimeout for a GET that
+        // never comes.
+        if !self.upgrade.is_some_and(|u| u.probed) {
+            self.abort_upgrade(true);
+        }
         self.timers.clear(Timer::Ping as usize);
         self.timers.clear(Timer::PingTimeout as usize);
         if self.transport == Transport::Websocket {
@@ -881,6 +893,8 @@ impl Session {
     }
 
     fn finish(&mut self, reason: CloseReason) {
+        // An upgrade still pending (a closing session's probe) ends with the session.
+        self.abort_upgrade(true);
         if let Some(get) = self.get.take() {
             self.respond_packets(get, &[Packet::Close], Carried::default());
         }

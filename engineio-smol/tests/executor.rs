@@ -21,7 +21,9 @@ fn server_and_client_run_on_the_given_executor() {
         .map(|_| {
             let ex = ex.clone();
             let shutdown = shutdown.clone();
-            std::thread::spawn(move || smol::block_on(ex.run(shutdown.recv())))
+            std::thread::spawn(move || {
+                let _ = smol::block_on(ex.run(shutdown.recv()));
+            })
         })
         .collect();
     let rt = Smol::with_executor(ex.clone());

@@ -29,6 +29,10 @@ pub use engineio_session::proto;
 pub use engineio_session::{CloseReason, SendError, ServerConfig, Sid};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use runtime::{Listener, Runtime};
+
+/// The rustls this crate builds with, for [`Client::connect_with_tls`].
+#[cfg(feature = "rustls")]
+pub use futures_rustls::rustls;
 pub use server::{
     serve, serve_with, Builder, Connections, EngineIo, EngineIoLayer, EngineIoService, Handled,
     NotFound, RemoteAddr, RequestInfo, Socket, SocketEvent, SocketSender,

@@ -7,6 +7,7 @@
 mod harness;
 mod hostile;
 mod loopback;
+mod tls;
 
 /// Declares, for each `async fn name<R: TestRuntime>()`, a `#[test]` per runtime:
 /// `on_tokio::name` and `on_smol::name`.
@@ -30,6 +31,7 @@ macro_rules! on_both_runtimes {
 mod tests {
     pub(crate) use crate::hostile::*;
     pub(crate) use crate::loopback::*;
+    pub(crate) use crate::tls::*;
 }
 
 on_both_runtimes!(
@@ -42,4 +44,5 @@ on_both_runtimes!(
     sticky_cookie_over_a_real_socket,
     client_keeps_its_http_connections,
     slow_request_headers_are_cut_off,
+    the_client_speaks_tls_with_the_applications_roots,
 );

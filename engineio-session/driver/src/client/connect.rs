@@ -14,6 +14,14 @@ fn is_secure(uri: &Uri) -> bool {
     matches!(uri.scheme_str(), Some("https" | "wss"))
 }
 
+/// How the client does TLS: the webpki roots by default, or the application's rustls
+/// configuration (its own roots, client certificates).
+#[derive(Clone, Default)]
+pub(crate) struct Tls {
+    #[cfg(feature = "rustls")]
+    pub(crate) config: Option<std::sync::Arc<futures_rustls::rustls::ClientConfig>>,
+}
+
 /// Any connection, boxed.
 pub(crate) type BoxStream = Box<dyn DynStream>;
 
@@ -30,7 +38,11 @@ pub(crate) enum Stream<S> {
 }
 
 /// Connects to the host of `uri` (port from the URI, or 80/443 by scheme).
-pub(crate) async fn connect<R: Runtime>(rt: &R, uri: &Uri) -> io::Result<Stream<R::TcpStream>> {
+pub(crate) async fn connect<R: Runtime>(
+    rt: &R,
+    tls_config: &Tls,
+    uri: &Uri,
+) -> io::Result<Stream<R::TcpStream>> {
     let secure = is_secure(uri);
     let host = uri
         .host()
@@ -42,11 +54,11 @@ pub(crate) async fn connect<R: Runtime>(rt: &R, uri: &Uri) -> io::Result<Stream<
     if !secure {
         return Ok(Stream::Plain(tcp));
     }
-    tls(host, tcp).await
+    tls(tls_config, host, tcp).await
 }
 
 #[cfg(feature = "rustls")]
-async fn tls<S>(host: &str, tcp: S) -> io::Result<Stream<S>>
+async fn tls<S>(tls: &Tls, host: &str, tcp: S) -> io::Result<Stream<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -54,21 +66,27 @@ where
     use std::sync::{Arc, OnceLock};
 
     static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, rustls::Error>> = OnceLock::new();
-    let config = CONFIG
-        .get_or_init(|| {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let mut config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            Ok(Arc::new(config))
-        })
-        .clone()
-        .map_err(io::Error::other)?;
+    let default = || {
+        CONFIG
+            .get_or_init(|| {
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let roots = rustls::RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                };
+                let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Ok(Arc::new(config))
+            })
+            .clone()
+            .map_err(io::Error::other)
+    };
+    let config = match &tls.config {
+        Some(c) => c.clone(),
+        None => default()?,
+    };
     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let stream = futures_rustls::TlsConnector::from(config)
@@ -78,7 +96,7 @@ where
 }
 
 #[cfg(not(feature = "rustls"))]
-async fn tls<S>(_host: &str, _tcp: S) -> io::Result<Stream<S>> {
+async fn tls<S>(_tls: &Tls, _host: &str, _tcp: S) -> io::Result<Stream<S>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "https: and wss: URLs need the `rustls` feature",

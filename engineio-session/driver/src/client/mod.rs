@@ -98,12 +98,34 @@ impl<R: Runtime> Client<R> {
 
     /// Connects on the runtime `rt` and completes the handshake.
     pub async fn connect_on(rt: R, config: ClientConfig) -> Result<Client<R>, ConnectError> {
+        Client::start(rt, config, connect::Tls::default()).await
+    }
+
+    /// Connects on the runtime `rt` with the application's TLS configuration for `https:` and
+    /// `wss:` (its own roots or client certificates; `connect` uses the webpki roots), and
+    /// completes the handshake. The configuration's ALPN protocols, if any, must allow
+    /// `http/1.1`.
+    #[cfg(feature = "rustls")]
+    pub async fn connect_with_tls(
+        rt: R,
+        config: ClientConfig,
+        tls: std::sync::Arc<crate::rustls::ClientConfig>,
+    ) -> Result<Client<R>, ConnectError> {
+        let tls = connect::Tls { config: Some(tls) };
+        Client::start(rt, config, tls).await
+    }
+
+    async fn start(
+        rt: R,
+        config: ClientConfig,
+        tls: connect::Tls,
+    ) -> Result<Client<R>, ConnectError> {
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         let (ctl_tx, ctl_rx) = mpsc::channel(64);
         let (ev_tx, mut ev_rx) = mpsc::channel(256);
         let (open_tx, open_rx) = oneshot::channel();
         let clock = Clock::new(rt.clone());
-        let http = Http::new(rt.clone());
+        let http = Http::new(rt.clone(), tls.clone());
         let driver = Driver {
             session: ClientSession::new(clock.now(), config),
             clock,
@@ -116,6 +138,7 @@ impl<R: Runtime> Client<R> {
             open: Some(open_tx),
             sinks: HashMap::new(),
             waiting: Vec::new(),
+            tls,
         };
         rt.spawn(driver.run());
         match open_rx.await {
@@ -197,6 +220,7 @@ enum Step {
 }
 
 struct Driver<R> {
+    tls: connect::Tls,
     session: ClientSession,
     clock: Clock<R>,
     http: Http<R>,
@@ -351,7 +375,8 @@ impl<R: Runtime> Driver<R> {
                         let tx = self.cmds.clone();
                         let limit = self.session.config().max_response_bytes;
                         let rt = self.clock.runtime().clone();
-                        let run = run_websocket(rt.clone(), ws, uri, headers, limit, tx);
+                        let tls = self.tls.clone();
+                        let run = run_websocket(rt.clone(), tls, ws, uri, headers, limit, tx);
                         rt.spawn(run);
                     }
                     ClientTransmit::WsFrame { ws, frame } => {
@@ -424,6 +449,7 @@ impl<R: Runtime> Driver<R> {
 
 async fn run_websocket<R: Runtime>(
     rt: R,
+    tls: connect::Tls,
     ws: ReqId,
     uri: http::Uri,
     headers: http::HeaderMap,
@@ -453,7 +479,7 @@ async fn run_websocket<R: Runtime>(
         }
     }
     let config = ws::config(limit);
-    let connected = match connect::connect(&rt, &uri).await {
+    let connected = match connect::connect(&rt, &tls, &uri).await {
         Ok(tcp) => {
             let tcp: connect::BoxStream = Box::new(tcp);
             async_tungstenite::client_async_with_config(request, tcp, Some(config))

@@ -33,6 +33,7 @@ type Sender = SendRequest<Full<Bytes>>;
 /// A client for one origin.
 pub(crate) struct Http<R> {
     rt: R,
+    tls: connect::Tls,
     idle: Arc<Mutex<Vec<Sender>>>,
 }
 
@@ -43,15 +44,17 @@ where
     fn clone(&self) -> Self {
         Http {
             rt: self.rt.clone(),
+            tls: self.tls.clone(),
             idle: self.idle.clone(),
         }
     }
 }
 
 impl<R: Runtime> Http<R> {
-    pub(crate) fn new(rt: R) -> Self {
+    pub(crate) fn new(rt: R, tls: connect::Tls) -> Self {
         Http {
             rt,
+            tls,
             idle: Arc::default(),
         }
     }
@@ -74,7 +77,7 @@ impl<R: Runtime> Http<R> {
     }
 
     async fn open(&self, uri: &http::Uri) -> Result<Sender, HttpError> {
-        let stream = connect::connect(&self.rt, uri).await?;
+        let stream = connect::connect(&self.rt, &self.tls, uri).await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(FuturesIo::new(stream)).await?;
         self.rt.spawn(async move {
             let _ = conn.await;

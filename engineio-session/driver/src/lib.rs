@@ -21,6 +21,7 @@ mod io;
 mod metrics;
 mod runtime;
 mod server;
+mod step;
 mod ws;
 
 pub use client::{Client, ClientSender, ClientSocketEvent, ConnectError};

@@ -5,7 +5,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use engineio_driver::{EngineIo, Listener, Runtime, ServerConfig, Socket, SocketEvent};
+use engineio_driver::{
+    Connections, EngineIo, Listener, Runtime, ServerConfig, Socket, SocketEvent,
+};
 use futures_util::future::{select, Either};
 
 /// A runtime the suite runs on.
@@ -95,19 +97,22 @@ pub async fn timeout<R: TestRuntime, F: Future>(after: Duration, future: F) -> O
     }
 }
 
-/// Serves `engine` on a free port; returns its address.
-pub async fn serve<R: TestRuntime>(engine: EngineIo<R>) -> SocketAddr {
-    let (listener, addr) = R::bind().await;
+/// Serves `engine` on `listener` in the background.
+pub fn serve_on<R: TestRuntime, L: Listener>(listener: L, engine: EngineIo<R>) {
     R::default().spawn(async move {
         let _ = engineio_driver::serve(listener, engine).await;
     });
+}
+
+/// Serves `engine` on a free port; returns its address.
+pub async fn serve<R: TestRuntime>(engine: EngineIo<R>) -> SocketAddr {
+    let (listener, addr) = R::bind().await;
+    serve_on(listener, engine);
     addr
 }
 
-/// An echo server with `config`: `(engine, "http://ADDR")`.
-pub async fn echo_server<R: TestRuntime>(config: ServerConfig) -> (EngineIo<R>, String) {
-    let (engine, mut connections) = EngineIo::<R>::new(config);
-    let addr = serve(engine.clone()).await;
+/// Echoes the messages of every new session, in the background.
+pub fn spawn_echo<R: TestRuntime>(mut connections: Connections) {
     let rt = R::default();
     let spawner = rt.clone();
     rt.spawn(async move {
@@ -115,6 +120,13 @@ pub async fn echo_server<R: TestRuntime>(config: ServerConfig) -> (EngineIo<R>, 
             spawner.spawn(echo(socket));
         }
     });
+}
+
+/// An echo server with `config`: `(engine, "http://ADDR")`.
+pub async fn echo_server<R: TestRuntime>(config: ServerConfig) -> (EngineIo<R>, String) {
+    let (engine, connections) = EngineIo::<R>::new(config);
+    let addr = serve(engine.clone()).await;
+    spawn_echo::<R>(connections);
     (engine, format!("http://{addr}"))
 }
 

@@ -9,11 +9,11 @@ use bytes::Bytes;
 use engineio_driver::proto::{Message, ProtocolVersion, Transport};
 use engineio_driver::session::ClientConfig;
 use engineio_driver::{
-    Client, ClientSocketEvent, CloseReason, EngineIo, EngineIoService, ServerConfig, SocketEvent,
+    Client, ClientSocketEvent, CloseReason, EngineIo, EngineIoService, ServerConfig,
 };
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{echo, echo_server, serve, timeout, Counting, TestRuntime};
+use crate::harness::{echo_server, serve, serve_on, spawn_echo, timeout, Counting, TestRuntime};
 
 fn messages(n: usize) -> Vec<Message> {
     (0..n)
@@ -156,7 +156,7 @@ pub async fn allow_request_refuses_before_a_session_exists<R: TestRuntime>() {
 }
 
 pub async fn tower_layer_serves_engineio_beside_other_services<R: TestRuntime>() {
-    let (engine, mut connections) = EngineIo::<R>::new(ServerConfig::default());
+    let (engine, connections) = EngineIo::<R>::new(ServerConfig::default());
     let page = tower::service_fn(|_req: http::Request<hyper::body::Incoming>| async {
         Ok::<_, Infallible>(http::Response::new(http_body_util::Full::new(
             Bytes::from_static(b"world"),
@@ -168,18 +168,7 @@ pub async fn tower_layer_serves_engineio_beside_other_services<R: TestRuntime>()
     rt.spawn(async move {
         let _ = engineio_driver::serve_with(listener, engine, service).await;
     });
-    let spawner = rt.clone();
-    rt.spawn(async move {
-        while let Some(mut s) = connections.accept().await {
-            spawner.spawn(async move {
-                while let Some(event) = s.recv().await {
-                    if let SocketEvent::Message(m) = event {
-                        let _ = s.send(m).await;
-                    }
-                }
-            });
-        }
-    });
+    spawn_echo::<R>(connections);
     for mode in ["polling", "websocket", "upgrade"] {
         round_trip::<R>(&format!("http://{addr}"), mode, ProtocolVersion::V4).await;
     }
@@ -195,19 +184,11 @@ pub async fn tower_layer_serves_engineio_beside_other_services<R: TestRuntime>()
 }
 
 pub async fn client_keeps_its_http_connections<R: TestRuntime>() {
-    let (engine, mut connections) = EngineIo::<R>::new(ServerConfig::default());
+    let (engine, connections) = EngineIo::<R>::new(ServerConfig::default());
     let (listener, addr) = R::bind().await;
     let (listener, accepted) = Counting::new(listener);
-    let rt = R::default();
-    rt.spawn(async move {
-        let _ = engineio_driver::serve(listener, engine).await;
-    });
-    let spawner = rt.clone();
-    rt.spawn(async move {
-        while let Some(socket) = connections.accept().await {
-            spawner.spawn(echo(socket));
-        }
-    });
+    serve_on(listener, engine);
+    spawn_echo::<R>(connections);
     // 200 messages over polling take dozens of GETs and POSTs: a GET and a POST at a time,
     // each on a kept-alive connection.
     round_trip::<R>(&format!("http://{addr}"), "polling", ProtocolVersion::V4).await;

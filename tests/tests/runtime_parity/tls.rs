@@ -13,7 +13,7 @@ use engineio_driver::session::ClientConfig;
 use engineio_driver::{Client, ClientSocketEvent, EngineIo, Listener, ServerConfig};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::harness::{echo, timeout, TestRuntime};
+use crate::harness::{serve_on, spawn_echo, timeout, TestRuntime};
 
 /// Accepts TLS over `L` (the handshake in `accept`: enough for a test).
 struct TlsListener<L> {
@@ -63,22 +63,15 @@ fn configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
 
 pub async fn the_client_speaks_tls_with_the_applications_roots<R: TestRuntime>() {
     let (server_tls, client_tls) = configs();
-    let (engine, mut connections) = EngineIo::<R>::new(ServerConfig::default());
+    let (engine, connections) = EngineIo::<R>::new(ServerConfig::default());
     let (listener, addr) = R::bind().await;
     let listener = TlsListener {
         inner: listener,
         acceptor: futures_rustls::TlsAcceptor::from(server_tls),
     };
+    serve_on(listener, engine);
+    spawn_echo::<R>(connections);
     let rt = R::default();
-    rt.spawn(async move {
-        let _ = engineio_driver::serve(listener, engine).await;
-    });
-    let spawner = rt.clone();
-    rt.spawn(async move {
-        while let Some(socket) = connections.accept().await {
-            spawner.spawn(echo(socket));
-        }
-    });
     let url = format!("https://localhost:{}", addr.port());
     for mode in ["polling", "websocket", "upgrade"] {
         let mut config = ClientConfig::new(url.parse().unwrap());

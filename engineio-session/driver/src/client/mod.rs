@@ -1,8 +1,6 @@
 //! The client: drives a [`ClientSession`] over hyper's client connections and async-tungstenite.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::task::Poll;
 
 use async_tungstenite::tungstenite::Message as WsMessage;
 use async_tungstenite::WebSocketStream;
@@ -18,6 +16,7 @@ use http_body_util::Full;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
+use crate::step::{next_step, Step};
 use crate::ws::{self, Incoming};
 use crate::Runtime;
 
@@ -213,12 +212,6 @@ impl ClientSender {
     }
 }
 
-enum Step {
-    Permit(Option<mpsc::OwnedPermit<ClientSocketEvent>>),
-    Cmd(Option<Cmd>),
-    Timeout,
-}
-
 struct Driver<R> {
     tls: connect::Tls,
     session: ClientSession,
@@ -258,8 +251,8 @@ impl<R: Runtime> Driver<R> {
                     let now = self.clock.now();
                     self.session.close(now);
                 }
-                Step::Cmd(Some(cmd)) => self.feed(cmd),
-                Step::Cmd(None) => {
+                Step::Ctl(Some(cmd)) | Step::Net(Some(cmd)) => self.feed(cmd),
+                Step::Ctl(None) | Step::Net(None) => {
                     let now = self.clock.now();
                     self.session.close(now);
                 }
@@ -277,31 +270,11 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    /// Waits for what comes first, in this order of priority: room for the application's
-    /// next event (while events wait), a command, a network input (unless events wait), the
-    /// machine's deadline.
-    async fn next_step(&mut self) -> Step {
+    async fn next_step(&mut self) -> Step<ClientSocketEvent, Cmd> {
         let clock = self.clock.clone();
-        let mut sleep = std::pin::pin!(clock.sleep_until(self.session.poll_timeout()));
+        let sleep = clock.sleep_until(self.session.poll_timeout());
         let lagging = !self.backlog.is_empty();
-        let mut permit = std::pin::pin!(self.events.clone().reserve_owned());
-        std::future::poll_fn(|cx| {
-            if lagging {
-                if let Poll::Ready(p) = permit.as_mut().poll(cx) {
-                    return Poll::Ready(Step::Permit(p.ok()));
-                }
-            }
-            if let Poll::Ready(cmd) = self.ctl.poll_recv(cx) {
-                return Poll::Ready(Step::Cmd(cmd));
-            }
-            if !lagging {
-                if let Poll::Ready(cmd) = self.rx.poll_recv(cx) {
-                    return Poll::Ready(Step::Cmd(cmd));
-                }
-            }
-            sleep.as_mut().poll(cx).map(|()| Step::Timeout)
-        })
-        .await
+        next_step(lagging, &self.events, &mut self.ctl, &mut self.rx, sleep).await
     }
 
     fn feed(&mut self, cmd: Cmd) {

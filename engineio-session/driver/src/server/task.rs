@@ -2,10 +2,8 @@
 //! arms one timer. No protocol decision is made here.
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
 
 use async_tungstenite::tungstenite::protocol::Role;
 use async_tungstenite::tungstenite::Message as WsMessage;
@@ -22,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::socket::{transport_code, SocketEvent};
 use super::Shared;
 use crate::io::HyperIo;
+use crate::step::{next_step, Step};
 use crate::ws::{self, Incoming, Upgrade};
 use crate::Runtime;
 
@@ -63,14 +62,6 @@ impl std::fmt::Debug for Cmd {
             Cmd::Shutdown => f.write_str("Shutdown"),
         }
     }
-}
-
-/// What woke the driver loop.
-enum Step {
-    Permit(Option<mpsc::OwnedPermit<SocketEvent>>),
-    Ctl(Option<Cmd>),
-    Net(Option<Cmd>),
-    Timeout,
 }
 
 /// A request waiting for its answer.
@@ -157,32 +148,11 @@ impl<R: Runtime> Task<R> {
         tracing::debug!(%sid, reason = reason.as_str(), "session closed");
     }
 
-    /// Waits for what comes first, in this order of priority: room for the application's
-    /// next event (while events wait), a command, a network input (unless events wait), the
-    /// machine's deadline.
-    async fn next_step(&mut self) -> Step {
+    async fn next_step(&mut self) -> Step<SocketEvent, Cmd> {
         let shared = self.shared.clone();
-        let mut sleep = std::pin::pin!(shared.clock.sleep_until(self.session.poll_timeout()));
+        let sleep = shared.clock.sleep_until(self.session.poll_timeout());
         let lagging = !self.backlog.is_empty();
-        let permit = self.app.clone().reserve_owned();
-        let mut permit = std::pin::pin!(permit);
-        std::future::poll_fn(|cx| {
-            if lagging {
-                if let Poll::Ready(p) = permit.as_mut().poll(cx) {
-                    return Poll::Ready(Step::Permit(p.ok()));
-                }
-            }
-            if let Poll::Ready(cmd) = self.ctl.poll_recv(cx) {
-                return Poll::Ready(Step::Ctl(cmd));
-            }
-            if !lagging {
-                if let Poll::Ready(cmd) = self.rx.poll_recv(cx) {
-                    return Poll::Ready(Step::Net(cmd));
-                }
-            }
-            sleep.as_mut().poll(cx).map(|()| Step::Timeout)
-        })
-        .await
+        next_step(lagging, &self.app, &mut self.ctl, &mut self.rx, sleep).await
     }
 
     fn feed(

@@ -1,0 +1,49 @@
+//! What wakes a driver loop (the server's session task and the client's driver alike).
+
+use std::future::Future;
+use std::task::Poll;
+
+use tokio::sync::mpsc;
+
+/// What woke the loop.
+pub(crate) enum Step<E, C> {
+    /// Room for the application's next event (`None`: the application is gone).
+    Permit(Option<mpsc::OwnedPermit<E>>),
+    /// A command from the application or the server (`None`: every sender is gone).
+    Ctl(Option<C>),
+    /// An input from the network (`None`: every sender is gone).
+    Net(Option<C>),
+    /// The machine's deadline.
+    Timeout,
+}
+
+/// Waits for what comes first, in this order of priority: room for the application's next
+/// event (only while events wait, `lagging`), a command, a network input (only while no
+/// event waits: a slow application slows its peer down instead of growing memory), `sleep`.
+pub(crate) async fn next_step<E, C>(
+    lagging: bool,
+    app: &mpsc::Sender<E>,
+    ctl: &mut mpsc::Receiver<C>,
+    net: &mut mpsc::Receiver<C>,
+    sleep: impl Future<Output = ()>,
+) -> Step<E, C> {
+    let mut sleep = std::pin::pin!(sleep);
+    let mut permit = std::pin::pin!(app.clone().reserve_owned());
+    std::future::poll_fn(|cx| {
+        if lagging {
+            if let Poll::Ready(p) = permit.as_mut().poll(cx) {
+                return Poll::Ready(Step::Permit(p.ok()));
+            }
+        }
+        if let Poll::Ready(cmd) = ctl.poll_recv(cx) {
+            return Poll::Ready(Step::Ctl(cmd));
+        }
+        if !lagging {
+            if let Poll::Ready(cmd) = net.poll_recv(cx) {
+                return Poll::Ready(Step::Net(cmd));
+            }
+        }
+        sleep.as_mut().poll(cx).map(|()| Step::Timeout)
+    })
+    .await
+}

@@ -20,6 +20,7 @@ mod clock;
 mod io;
 mod metrics;
 mod runtime;
+mod send;
 mod server;
 mod step;
 mod ws;

@@ -26,7 +26,8 @@ fn messages(n: usize) -> Vec<Message> {
         .collect()
 }
 
-fn client_config(url: &str, mode: &str, version: ProtocolVersion) -> ClientConfig {
+/// A client for `url` on `mode`: `polling` (no upgrade), `websocket`, or `upgrade`.
+pub(crate) fn client_config(url: &str, mode: &str, version: ProtocolVersion) -> ClientConfig {
     let mut config = ClientConfig::new(url.parse().unwrap());
     config.version = version;
     match mode {

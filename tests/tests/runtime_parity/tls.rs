@@ -7,13 +7,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use engineio_driver::proto::{Message, Transport};
+use engineio_driver::proto::{Message, ProtocolVersion};
 use engineio_driver::rustls;
 use engineio_driver::session::ClientConfig;
 use engineio_driver::{Client, ClientSocketEvent, EngineIo, Listener, ServerConfig};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::harness::{serve_on, spawn_echo, timeout, TestRuntime};
+use crate::loopback::client_config;
 
 /// Accepts TLS over `L` (the handshake in `accept`: enough for a test).
 struct TlsListener<L> {
@@ -74,15 +75,7 @@ pub async fn the_client_speaks_tls_with_the_applications_roots<R: TestRuntime>()
     let rt = R::default();
     let url = format!("https://localhost:{}", addr.port());
     for mode in ["polling", "websocket", "upgrade"] {
-        let mut config = ClientConfig::new(url.parse().unwrap());
-        match mode {
-            "polling" => {
-                config.transports = vec![Transport::Polling];
-                config.upgrade = false;
-            }
-            "websocket" => config.transports = vec![Transport::Websocket],
-            _ => {}
-        }
+        let config = client_config(&url, mode, ProtocolVersion::V4);
         let mut client = Client::connect_with_tls(rt.clone(), config, client_tls.clone())
             .await
             .unwrap_or_else(|e| panic!("{mode}: {e}"));

@@ -16,6 +16,7 @@ use http_body_util::Full;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
+use crate::send::Reply;
 use crate::step::{next_step, Step};
 use crate::ws::{self, Incoming};
 use crate::Runtime;
@@ -58,7 +59,7 @@ pub enum ConnectError {
 enum Cmd {
     Input(ClientInput),
     WsReady(ReqId, Box<WsSink>),
-    Send(Message, oneshot::Sender<Result<(), SendError>>),
+    Send(Message, Reply),
     Close,
 }
 
@@ -199,11 +200,7 @@ pub struct ClientSender {
 impl ClientSender {
     /// Sends a message, waiting while the send queue is full.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        let (tx, rx) = oneshot::channel();
-        if self.cmds.send(Cmd::Send(message.into(), tx)).await.is_err() {
-            return Err(SendError::Closed);
-        }
-        rx.await.unwrap_or(Err(SendError::Closed))
+        crate::send::send(&self.cmds, message.into(), Cmd::Send).await
     }
 
     /// Closes the connection after what is queued.
@@ -228,7 +225,7 @@ struct Driver<R> {
     backlog: std::collections::VecDeque<ClientSocketEvent>,
     open: Option<oneshot::Sender<Handshake>>,
     sinks: HashMap<ReqId, Box<WsSink>>,
-    waiting: Vec<(Message, oneshot::Sender<Result<(), SendError>>)>,
+    waiting: Vec<(Message, Reply)>,
 }
 
 impl<R: Runtime> Driver<R> {

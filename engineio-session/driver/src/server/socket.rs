@@ -7,7 +7,7 @@ use std::sync::Arc;
 use engineio_session::proto::{Message, ProtocolVersion, Transport};
 use engineio_session::{CloseReason, SendError, Sid};
 use http::{HeaderMap, Method, Uri};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::task::Cmd;
 
@@ -139,11 +139,7 @@ impl SocketSender {
     /// Sends a message, waiting while the session's send buffer is full; an error if the
     /// session is closed or the message cannot be encoded on the transport.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        let (tx, rx) = oneshot::channel();
-        if self.cmds.send(Cmd::Send(message.into(), tx)).await.is_err() {
-            return Err(SendError::Closed);
-        }
-        rx.await.unwrap_or(Err(SendError::Closed))
+        crate::send::send(&self.cmds, message.into(), Cmd::Send).await
     }
 
     /// Closes the session (`forced close`) after what is queued.

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::socket::{transport_code, SocketEvent};
 use super::Shared;
 use crate::io::HyperIo;
+use crate::send::Reply;
 use crate::step::{next_step, Step};
 use crate::ws::{self, Incoming, Upgrade};
 use crate::Runtime;
@@ -42,7 +43,7 @@ pub(crate) enum Cmd {
     WsReady(ReqId, Box<WsSink>),
     WsFrame(ReqId, Frame),
     WsClosed(ReqId),
-    Send(Message, oneshot::Sender<Result<(), SendError>>),
+    Send(Message, Reply),
     Close,
     Shutdown,
 }
@@ -103,8 +104,7 @@ impl<R: Runtime> Task<R> {
         let opened_on = self.session.transport();
         self.shared.metrics.opened(opened_on);
         let mut sockets: HashMap<ReqId, WsState> = HashMap::new();
-        let mut waiting: VecDeque<(Message, oneshot::Sender<Result<(), SendError>>)> =
-            VecDeque::new();
+        let mut waiting: VecDeque<(Message, Reply)> = VecDeque::new();
         let mut app_gone = false;
         loop {
             self.perform(&mut sockets, &mut waiting).await;
@@ -159,7 +159,7 @@ impl<R: Runtime> Task<R> {
         &mut self,
         cmd: Cmd,
         sockets: &mut HashMap<ReqId, WsState>,
-        waiting: &mut VecDeque<(Message, oneshot::Sender<Result<(), SendError>>)>,
+        waiting: &mut VecDeque<(Message, Reply)>,
     ) {
         tracing::trace!(?cmd, "input");
         let now = self.shared.clock.now();
@@ -234,7 +234,7 @@ impl<R: Runtime> Task<R> {
     async fn perform(
         &mut self,
         sockets: &mut HashMap<ReqId, WsState>,
-        waiting: &mut VecDeque<(Message, oneshot::Sender<Result<(), SendError>>)>,
+        waiting: &mut VecDeque<(Message, Reply)>,
     ) {
         loop {
             while let Some(t) = self.session.poll_transmit() {
@@ -329,11 +329,7 @@ impl<R: Runtime> Task<R> {
         }
     }
 
-    fn event(
-        &mut self,
-        e: Event,
-        waiting: &mut VecDeque<(Message, oneshot::Sender<Result<(), SendError>>)>,
-    ) {
+    fn event(&mut self, e: Event, waiting: &mut VecDeque<(Message, Reply)>) {
         let to_app = match e {
             Event::Message(m) => {
                 self.shared.metrics.message_in();

@@ -31,6 +31,9 @@ pub use engineio_driver::{
 
 /// The smol runtime, as the driver uses it: tasks on smol's global executor (or on an
 /// executor of yours, [`Smol::with_executor`]), `async-io` timers, `async-net` sockets.
+///
+/// smol's global executor runs on one thread unless `SMOL_THREADS` says more; a server meant
+/// to use several cores sets it, or runs its own executor on as many threads.
 #[derive(Clone, Debug, Default)]
 pub struct Smol {
     executor: Option<Arc<smol::Executor<'static>>>,

@@ -179,7 +179,8 @@ pub async fn sticky_cookie_over_a_real_socket<R: TestRuntime>() {
         )),
         "{r}"
     );
-    // Our client keeps it and sends it back (the sticky-session route for load balancers).
+    // Our client connects to a server that sets it (that its jar sends the cookie back is
+    // tested on the machine: `cookies_are_kept_and_sent_back` in engineio-session).
     let url = format!("http://{addr}").parse().unwrap();
     let client = Client::<R>::connect(ClientConfig::new(url)).await.unwrap();
     assert!(!client.sid().is_empty());

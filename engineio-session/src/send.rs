@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use engineio_proto::Packet;
+use engineio_proto::{payload, Message, Packet, ProtocolVersion, Transport};
 
 /// Numbers the messages an application sends on a session, in order, from 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,6 +44,25 @@ pub(crate) fn take_last_flushed<T>(transmits: &mut VecDeque<(T, Carried)>) -> Op
     last
 }
 
+/// Refuses a message the transport cannot carry: v4 polling payloads separate packets with
+/// U+001E and do not escape it, so text containing it is [`SendError::Unencodable`] there.
+pub(crate) fn check_encodable(
+    message: &Message,
+    version: ProtocolVersion,
+    transport: Transport,
+) -> Result<(), SendError> {
+    match message {
+        Message::Text(s)
+            if version == ProtocolVersion::V4
+                && transport == Transport::Polling
+                && s.as_bytes().contains(&payload::v4::SEPARATOR) =>
+        {
+            Err(SendError::Unencodable)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Takes the first `n` packets of `queue`, with what they carry of the application's
 /// messages (`queued` describes the whole queue and is updated).
 pub(crate) fn take_run(
@@ -59,17 +78,18 @@ pub(crate) fn take_run(
             carried.bytes += m.len();
         }
     }
-    // Messages are numbered in queue order, so the last one taken is followed by `left`.
-    // (A message without an id, the server's initial packet, can only come first.)
-    let left = queue
-        .iter()
-        .filter(|p| matches!(p, Packet::Message(_)))
-        .count();
-    if carried.messages > 0 {
-        carried.last = queued.last.map(|l| SendId(l.0 - left as u64));
-    }
     queued.messages -= carried.messages;
     queued.bytes -= carried.bytes;
+    if carried.messages > 0 {
+        // Messages are numbered in queue order, so the last one taken is followed by the
+        // `queued.messages` left, all with ids: the one message without an id, the server's
+        // initial packet, can only come first, and was taken. A run of that packet alone
+        // carries no id.
+        carried.last = queued
+            .last
+            .and_then(|l| l.0.checked_sub(queued.messages as u64))
+            .map(SendId);
+    }
     if queued.messages == 0 {
         queued.last = None;
     }

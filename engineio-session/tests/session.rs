@@ -651,6 +651,29 @@ fn idle_session_state_is_small() {
 }
 
 #[test]
+fn the_initial_packet_alone_in_a_response_reports_no_flush() {
+    // One packet per response: the initial packet (no send id) goes alone, then message 0.
+    let mut h = Host::polling(ServerConfig {
+        max_packets_per_response: 1,
+        initial_packet: Some("welcome".into()),
+        ..ServerConfig::default()
+    });
+    let _open = h.take_transmits();
+    h.session.send(text("m0")).unwrap();
+    h.drain();
+    let get = h.get();
+    assert_eq!(h.packets(get).unwrap(), [Packet::text("welcome")]);
+    assert!(
+        !h.events.iter().any(|e| matches!(e, Event::Flushed { .. })),
+        "{:?}",
+        h.events
+    );
+    let get = h.get();
+    assert_eq!(h.packets(get).unwrap(), [Packet::text("m0")]);
+    assert!(h.events.contains(&Event::Flushed { last: SendId(0) }));
+}
+
+#[test]
 fn responses_can_be_capped_in_packets() {
     let mut h = Host::polling(ServerConfig {
         max_packets_per_response: 2,

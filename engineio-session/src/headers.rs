@@ -41,7 +41,7 @@ impl ContentEncoding {
         let mut star: Option<f32> = None;
         for item in accept_encoding.split(',') {
             let mut parts = item.split(';');
-            let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let name = parts.next().unwrap_or("").trim();
             let mut q = 1.0f32;
             for param in parts {
                 if let Some((k, v)) = param.split_once('=') {
@@ -50,11 +50,12 @@ impl ContentEncoding {
                     }
                 }
             }
-            match name.as_str() {
-                "gzip" | "x-gzip" => gzip = Some(q),
-                "deflate" => deflate = Some(q),
-                "*" => star = Some(q),
-                _ => {}
+            if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+                gzip = Some(q);
+            } else if name.eq_ignore_ascii_case("deflate") {
+                deflate = Some(q);
+            } else if name == "*" {
+                star = Some(q);
             }
         }
         let g = gzip.or(star).unwrap_or(0.0);
@@ -101,6 +102,15 @@ pub(crate) fn origin_is_invalid(origin: &[u8]) -> bool {
     origin
         .iter()
         .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+}
+
+/// The CORS headers of a non-preflight response (none without a CORS configuration).
+pub(crate) fn cors_headers(cors: Option<&CorsConfig>, origin: Option<&HeaderValue>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Some(cors) = cors {
+        add_cors(cors, origin, &mut h);
+    }
+    h
 }
 
 /// Adds the CORS headers of a non-preflight response.

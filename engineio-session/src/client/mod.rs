@@ -18,7 +18,7 @@ use engineio_proto::{
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Uri};
 
-use crate::send::{take_last_flushed, take_run, Carried};
+use crate::send::{check_encodable, take_last_flushed, take_run, Carried};
 use crate::timers::Timers;
 use crate::{CloseReason, Instant, ReqId, SendError, SendId};
 
@@ -204,6 +204,8 @@ pub struct ClientSession {
     probe: Option<Probe>,
     queue: VecDeque<Packet>,
     queued: Carried,
+    /// What the transmits not taken by the host yet carry (counted against the send bound).
+    transmitting: Carried,
     next_id: u64,
     next_send_id: u64,
     timers: Timers<3>,
@@ -245,6 +247,7 @@ impl ClientSession {
             probe: None,
             queue: VecDeque::new(),
             queued: Carried::default(),
+            transmitting: Carried::default(),
             next_id: 0,
             next_send_id: 0,
             timers: Timers::new(),
@@ -355,14 +358,7 @@ impl ClientSession {
         if matches!(self.phase, Phase::Closing | Phase::Closed) {
             return Err(SendError::Closed);
         }
-        if let Message::Text(s) = &message {
-            if self.config.version == ProtocolVersion::V4
-                && self.transport == Transport::Polling
-                && s.as_bytes().contains(&0x1e)
-            {
-                return Err(SendError::Unencodable);
-            }
-        }
+        check_encodable(&message, self.config.version, self.transport)?;
         let len = message.len();
         let pending = self.pending();
         if pending.messages >= self.config.max_queued_packets
@@ -399,6 +395,8 @@ impl ClientSession {
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<ClientTransmit> {
         let (t, carried) = self.transmits.pop_front()?;
+        self.transmitting.messages -= carried.messages;
+        self.transmitting.bytes -= carried.bytes;
         if let Some(last) = carried.last {
             self.events.push_back(ClientEvent::Flushed { last });
         }
@@ -494,8 +492,6 @@ impl ClientSession {
             return;
         }
         if self.get == Some(req) || self.post.is_some_and(|(id, _)| id == req) {
-            self.get = self.get.filter(|&g| g != req);
-            self.post = self.post.filter(|&(id, _)| id != req);
             self.close_now(CloseReason::TransportError, false);
         }
     }
@@ -741,6 +737,8 @@ impl ClientSession {
                     return;
                 };
                 let carried = std::mem::take(&mut self.queued);
+                self.transmitting.messages += carried.messages;
+                self.transmitting.bytes += carried.bytes;
                 let n = self.queue.len();
                 for i in 0..n {
                     let Some(p) = self.queue.pop_front() else {
@@ -763,27 +761,32 @@ impl ClientSession {
                 if self.post.is_some() {
                     return;
                 }
-                let packets = self.take_writable();
-                let mut body = BytesMut::new();
-                let ct = self.format().encode(&packets.0, &mut body);
-                let id = self.id();
-                let uri = self.uri(Transport::Polling);
-                let mut headers = self.headers();
-                let content_type = match ct {
-                    ContentType::Binary => "application/octet-stream",
-                    _ => "text/plain;charset=UTF-8",
-                };
-                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-                self.post = Some((id, packets.1));
-                self.push(ClientTransmit::HttpRequest {
-                    req: id,
-                    method: Method::POST,
-                    uri,
-                    headers,
-                    body: body.freeze(),
-                });
+                let (packets, carried) = self.take_writable();
+                let id = self.post(&packets);
+                self.post = Some((id, carried));
             }
         }
+    }
+
+    /// Sends `packets` in a POST; returns its id.
+    fn post(&mut self, packets: &[Packet]) -> ReqId {
+        let mut body = BytesMut::new();
+        let content_type = match self.format().encode(packets, &mut body) {
+            ContentType::Binary => "application/octet-stream",
+            _ => "text/plain;charset=UTF-8",
+        };
+        let id = self.id();
+        let uri = self.uri(Transport::Polling);
+        let mut headers = self.headers();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        self.push(ClientTransmit::HttpRequest {
+            req: id,
+            method: Method::POST,
+            uri,
+            headers,
+            body: body.freeze(),
+        });
+        id
     }
 
     /// Takes from the queue as many packets as fit the server's `maxPayload` and
@@ -814,10 +817,8 @@ impl ClientSession {
             c.messages += p.messages;
             c.bytes += p.bytes;
         }
-        for (_, t) in &self.transmits {
-            c.messages += t.messages;
-            c.bytes += t.bytes;
-        }
+        c.messages += self.transmitting.messages;
+        c.bytes += self.transmitting.bytes;
         c
     }
 
@@ -894,22 +895,7 @@ impl ClientSession {
         }
         if self.transport == Transport::Polling {
             // The close packet, best effort: the connection is closed whatever its fate.
-            let mut body = BytesMut::new();
-            self.format().encode(&[Packet::Close], &mut body);
-            let id = self.id();
-            let uri = self.uri(Transport::Polling);
-            let mut headers = self.headers();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain;charset=UTF-8"),
-            );
-            self.push(ClientTransmit::HttpRequest {
-                req: id,
-                method: Method::POST,
-                uri,
-                headers,
-                body: body.freeze(),
-            });
+            self.post(&[Packet::Close]);
         }
         self.close_now(CloseReason::ForcedClose, true);
     }

@@ -402,22 +402,15 @@ impl Server {
 
     /// The answer for a request routed to a session that does not live here (code 1).
     pub fn unknown_session(&mut self, request: &SessionRequest) -> Response<Bytes> {
-        match self.refuse(
+        self.error(
             ErrorCode::UnknownSid,
             "UNKNOWN_SID",
             request.origin.as_ref(),
-        ) {
-            Route::Respond(r) => r,
-            _ => headers::bare(StatusCode::BAD_REQUEST, HeaderMap::new()),
-        }
+        )
     }
 
     fn cors_headers(&self, origin: Option<&HeaderValue>) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        if let Some(cors) = &self.config.cors {
-            headers::add_cors(cors, origin, &mut h);
-        }
-        h
+        headers::cors_headers(self.config.cors.as_ref(), origin)
     }
 
     fn refuse(
@@ -426,13 +419,19 @@ impl Server {
         context: &'static str,
         origin: Option<&HeaderValue>,
     ) -> Route {
+        Route::Respond(self.error(code, context, origin))
+    }
+
+    /// The error response for `code`, reported as a connection error.
+    fn error(
+        &mut self,
+        code: ErrorCode,
+        context: &'static str,
+        origin: Option<&HeaderValue>,
+    ) -> Response<Bytes> {
         self.events
             .push_back(ServerEvent::ConnectionError { code, context });
-        Route::Respond(headers::error_response(
-            code,
-            None,
-            self.cors_headers(origin),
-        ))
+        headers::error_response(code, None, self.cors_headers(origin))
     }
 }
 

@@ -15,7 +15,7 @@ use http::{Response, StatusCode};
 use super::{encode_body, HandshakeRequest, ReqId, RequestKind, SessionRequest};
 use crate::config::ServerConfig;
 use crate::headers::{self, ContentEncoding};
-use crate::send::{take_last_flushed, take_run, Carried};
+use crate::send::{check_encodable, take_last_flushed, take_run, Carried};
 use crate::timers::Timers;
 use crate::{CloseReason, Instant, SendError, SendId, Sid};
 
@@ -407,14 +407,7 @@ impl Session {
         if self.state != State::Open {
             return Err(SendError::Closed);
         }
-        if let Message::Text(s) = &message {
-            if self.version == ProtocolVersion::V4
-                && self.transport == Transport::Polling
-                && s.as_bytes().contains(&0x1e)
-            {
-                return Err(SendError::Unencodable);
-            }
-        }
+        check_encodable(&message, self.version, self.transport)?;
         let len = message.len();
         if self.buffered.messages >= self.config.max_buffered_packets
             || self.buffered.bytes.saturating_add(len) > self.config.max_buffered_bytes
@@ -514,14 +507,9 @@ impl Session {
                     origin: r.origin,
                     encoding: r.encoding,
                 });
-                if self.upgrade.is_some_and(|u| u.probed) {
-                    // Upgrading: data goes out now; an empty poll waits for the next noop tick.
-                    if !self.queue.is_empty() {
-                        self.flush();
-                    }
-                } else {
-                    self.flush();
-                }
+                // (Upgrading, an empty poll waits for the next noop tick: `flush` sends
+                // nothing from an empty queue.)
+                self.flush();
             }
             RequestKind::Post { binary } => {
                 if self.post.is_some() {
@@ -829,11 +817,7 @@ impl Session {
     }
 
     fn cors(&self, origin: Option<&HeaderValue>) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        if let Some(cors) = &self.config.cors {
-            headers::add_cors(cors, origin, &mut h);
-        }
-        h
+        headers::cors_headers(self.config.cors.as_ref(), origin)
     }
 
     fn respond_error(&mut self, id: ReqId, code: ErrorCode, origin: Option<&HeaderValue>) {

@@ -112,7 +112,9 @@ impl Metrics {
         self.messages_in.fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn message_out(&self) {
-        self.messages_out.fetch_add(1, Relaxed);
+    pub(crate) fn messages_out(&self, n: usize) {
+        if n > 0 {
+            self.messages_out.fetch_add(n as u64, Relaxed);
+        }
     }
 }

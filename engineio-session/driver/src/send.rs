@@ -1,7 +1,9 @@
 //! The application's `send`, the same for server sessions and client connections.
 
+use std::collections::VecDeque;
+
 use engineio_session::proto::Message;
-use engineio_session::SendError;
+use engineio_session::{SendError, SendId};
 use tokio::sync::{mpsc, oneshot};
 
 /// Where a driver loop answers a `send`: once the machine took the message, or refused it.
@@ -19,4 +21,53 @@ pub(crate) async fn send<C>(
         return Err(SendError::Closed);
     }
     rx.await.unwrap_or(Err(SendError::Closed))
+}
+
+/// Sends waiting for room in a machine's send buffer, in order (the server's session task
+/// and the client's driver alike).
+#[derive(Default)]
+pub(crate) struct Waiting(VecDeque<(Message, Reply)>);
+
+impl Waiting {
+    /// Offers `message` to the machine through `send`, unless earlier sends wait (order is
+    /// kept); answers `reply` once the machine took or refused it. Returns whether the
+    /// machine took it now.
+    pub(crate) fn offer(
+        &mut self,
+        message: Message,
+        reply: Reply,
+        send: impl FnMut(Message) -> Result<SendId, SendError>,
+    ) -> bool {
+        self.0.push_back((message, reply));
+        self.retry(send) == 1
+    }
+
+    /// Offers the waiting sends again, in order, until the machine's buffer is full (after it
+    /// reported a flush). Returns how many the machine took.
+    pub(crate) fn retry(
+        &mut self,
+        mut send: impl FnMut(Message) -> Result<SendId, SendError>,
+    ) -> usize {
+        let mut taken = 0;
+        while let Some((message, reply)) = self.0.pop_front() {
+            match send(message.clone()) {
+                Err(SendError::Full) => {
+                    self.0.push_front((message, reply));
+                    break;
+                }
+                r => {
+                    taken += usize::from(r.is_ok());
+                    let _ = reply.send(r.map(|_| ()));
+                }
+            }
+        }
+        taken
+    }
+
+    /// Answers every waiting send with [`SendError::Closed`].
+    pub(crate) fn close(&mut self) {
+        for (_, reply) in self.0.drain(..) {
+            let _ = reply.send(Err(SendError::Closed));
+        }
+    }
 }

@@ -99,6 +99,10 @@ pub async fn every_mode_and_version<R: TestRuntime>() {
     assert_eq!(m.sessions_total, 6);
     assert!(m.upgrades >= 2, "{m:?}");
     assert_eq!(m.messages_in, 1200);
+    assert_eq!(
+        m.messages_out, 1200,
+        "every echo counted, also those that waited for room"
+    );
     assert!(engine.shutdown(Duration::from_secs(5)).await);
     assert_eq!(engine.metrics().sessions_open, 0);
 }
@@ -230,4 +234,18 @@ pub async fn slow_request_headers_are_cut_off<R: TestRuntime>() {
     // Others are served.
     let url = format!("http://{addr}").parse().unwrap();
     assert!(Client::<R>::connect(ClientConfig::new(url)).await.is_ok());
+}
+
+pub async fn a_full_send_buffer_makes_send_wait<R: TestRuntime>() {
+    // A buffer of four messages: the echoes wait for room (`send().await`), in order, and
+    // every one is counted once it leaves the wait.
+    let config = ServerConfig {
+        max_buffered_packets: 4,
+        ..ServerConfig::default()
+    };
+    let (engine, url) = echo_server::<R>(config).await;
+    for mode in ["polling", "websocket"] {
+        round_trip::<R>(&url, mode, ProtocolVersion::V4).await;
+    }
+    assert_eq!(engine.metrics().messages_out, 400);
 }

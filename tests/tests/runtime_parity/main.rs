@@ -44,5 +44,6 @@ on_both_runtimes!(
     sticky_cookie_over_a_real_socket,
     client_keeps_its_http_connections,
     slow_request_headers_are_cut_off,
+    a_full_send_buffer_makes_send_wait,
     the_client_speaks_tls_with_the_applications_roots,
 );

@@ -16,7 +16,7 @@ use http_body_util::Full;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
-use crate::send::Reply;
+use crate::send::{Reply, Waiting};
 use crate::step::{next_step, Step};
 use crate::ws::{self, Incoming};
 use crate::Runtime;
@@ -137,7 +137,7 @@ impl<R: Runtime> Client<R> {
             backlog: Default::default(),
             open: Some(open_tx),
             sinks: HashMap::new(),
-            waiting: Vec::new(),
+            waiting: Waiting::default(),
             tls,
         };
         rt.spawn(driver.run());
@@ -225,7 +225,7 @@ struct Driver<R> {
     backlog: std::collections::VecDeque<ClientSocketEvent>,
     open: Option<oneshot::Sender<Handshake>>,
     sinks: HashMap<ReqId, Box<WsSink>>,
-    waiting: Vec<(Message, Reply)>,
+    waiting: Waiting,
 }
 
 impl<R: Runtime> Driver<R> {
@@ -262,9 +262,7 @@ impl<R: Runtime> Driver<R> {
         for (_, mut sink) in self.sinks.drain() {
             let _ = sink.close().await;
         }
-        for (_, reply) in self.waiting.drain(..) {
-            let _ = reply.send(Err(SendError::Closed));
-        }
+        self.waiting.close();
     }
 
     async fn next_step(&mut self) -> Step<ClientSocketEvent, Cmd> {
@@ -287,15 +285,7 @@ impl<R: Runtime> Driver<R> {
                 self.sinks.insert(ws, sink);
             }
             Cmd::Send(m, reply) => {
-                if !self.waiting.is_empty() {
-                    return self.waiting.push((m, reply));
-                }
-                match self.session.send(m.clone()) {
-                    Err(SendError::Full) => self.waiting.push((m, reply)),
-                    r => {
-                        let _ = reply.send(r.map(|_| ()));
-                    }
-                }
+                self.waiting.offer(m, reply, |m| self.session.send(m));
             }
             Cmd::Close => self.session.close(now),
         }
@@ -355,7 +345,7 @@ impl<R: Runtime> Driver<R> {
                                 self.sinks.remove(&ws);
                                 let now = self.clock.now();
                                 self.session.handle_input(now, ClientInput::WsClosed { ws });
-                            } else {
+                            } else if !dirty.contains(&ws) {
                                 dirty.push(ws);
                             }
                         }
@@ -388,20 +378,7 @@ impl<R: Runtime> Driver<R> {
                         Some(ClientSocketEvent::Closed { reason, local })
                     }
                     ClientEvent::Flushed { .. } => {
-                        let waiting = std::mem::take(&mut self.waiting);
-                        let mut it = waiting.into_iter();
-                        for (m, reply) in it.by_ref() {
-                            match self.session.send(m.clone()) {
-                                Err(SendError::Full) => {
-                                    self.waiting.push((m, reply));
-                                    break;
-                                }
-                                r => {
-                                    let _ = reply.send(r.map(|_| ()));
-                                }
-                            }
-                        }
-                        self.waiting.extend(it);
+                        self.waiting.retry(|m| self.session.send(m));
                         None
                     }
                     _ => None,

@@ -10,7 +10,7 @@ use async_tungstenite::tungstenite::Message as WsMessage;
 use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
 use engineio_session::proto::{Frame, Message};
-use engineio_session::{Event, Input, ReqId, SendError, Session, SessionRequest, Transmit};
+use engineio_session::{Event, Input, ReqId, Session, SessionRequest, Transmit};
 use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
 use http::Response;
@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::socket::{transport_code, SocketEvent};
 use super::Shared;
 use crate::io::HyperIo;
-use crate::send::Reply;
+use crate::send::{Reply, Waiting};
 use crate::step::{next_step, Step};
 use crate::ws::{self, Incoming, Upgrade};
 use crate::Runtime;
@@ -104,7 +104,7 @@ impl<R: Runtime> Task<R> {
         let opened_on = self.session.transport();
         self.shared.metrics.opened(opened_on);
         let mut sockets: HashMap<ReqId, WsState> = HashMap::new();
-        let mut waiting: VecDeque<(Message, Reply)> = VecDeque::new();
+        let mut waiting = Waiting::default();
         let mut app_gone = false;
         loop {
             self.perform(&mut sockets, &mut waiting).await;
@@ -155,12 +155,7 @@ impl<R: Runtime> Task<R> {
         next_step(lagging, &self.app, &mut self.ctl, &mut self.rx, sleep).await
     }
 
-    fn feed(
-        &mut self,
-        cmd: Cmd,
-        sockets: &mut HashMap<ReqId, WsState>,
-        waiting: &mut VecDeque<(Message, Reply)>,
-    ) {
+    fn feed(&mut self, cmd: Cmd, sockets: &mut HashMap<ReqId, WsState>, waiting: &mut Waiting) {
         tracing::trace!(?cmd, "input");
         let now = self.shared.clock.now();
         let input = match cmd {
@@ -209,18 +204,8 @@ impl<R: Runtime> Task<R> {
                 Input::WsClosed(id)
             }
             Cmd::Send(message, reply) => {
-                if !waiting.is_empty() {
-                    waiting.push_back((message, reply));
-                    return;
-                }
-                match self.session.send(message.clone()) {
-                    Err(SendError::Full) => waiting.push_back((message, reply)),
-                    r => {
-                        if r.is_ok() {
-                            self.shared.metrics.message_out();
-                        }
-                        let _ = reply.send(r.map(|_| ()));
-                    }
+                if waiting.offer(message, reply, |m| self.session.send(m)) {
+                    self.shared.metrics.messages_out(1);
                 }
                 return;
             }
@@ -231,11 +216,7 @@ impl<R: Runtime> Task<R> {
     }
 
     /// Drains the machine: performs every transmit, delivers every event.
-    async fn perform(
-        &mut self,
-        sockets: &mut HashMap<ReqId, WsState>,
-        waiting: &mut VecDeque<(Message, Reply)>,
-    ) {
+    async fn perform(&mut self, sockets: &mut HashMap<ReqId, WsState>, waiting: &mut Waiting) {
         loop {
             while let Some(t) = self.session.poll_transmit() {
                 self.transmit(t, sockets).await;
@@ -329,7 +310,7 @@ impl<R: Runtime> Task<R> {
         }
     }
 
-    fn event(&mut self, e: Event, waiting: &mut VecDeque<(Message, Reply)>) {
+    fn event(&mut self, e: Event, waiting: &mut Waiting) {
         let to_app = match e {
             Event::Message(m) => {
                 self.shared.metrics.message_in();
@@ -342,23 +323,12 @@ impl<R: Runtime> Task<R> {
                 Some(SocketEvent::Upgraded)
             }
             Event::Closed(reason) => {
-                for (_, reply) in waiting.drain(..) {
-                    let _ = reply.send(Err(SendError::Closed));
-                }
+                waiting.close();
                 Some(SocketEvent::Closed(reason))
             }
             Event::Flushed { .. } => {
-                while let Some((m, reply)) = waiting.pop_front() {
-                    match self.session.send(m.clone()) {
-                        Err(SendError::Full) => {
-                            waiting.push_front((m, reply));
-                            break;
-                        }
-                        r => {
-                            let _ = reply.send(r.map(|_| ()));
-                        }
-                    }
-                }
+                let taken = waiting.retry(|m| self.session.send(m));
+                self.shared.metrics.messages_out(taken);
                 None
             }
             _ => None,

@@ -27,22 +27,20 @@ const HEAD: &[u8] = b"___eio[";
 pub fn encode_response(index: u32, packets: &[Packet], out: &mut BytesMut) {
     let mut payload = BytesMut::new();
     v3_text::encode(packets, &mut payload);
-    // Our own v3 text payload is UTF-8; the fallback is unreachable.
-    let payload = std::str::from_utf8(&payload).unwrap_or_default();
     out.reserve(HEAD.len() + 16 + payload.len() + payload.len() / 8);
     out.put_slice(HEAD);
     out.put_slice(itoa::Buffer::new().format(index).as_bytes());
     out.put_slice(b"](");
-    write_js_string(payload, out);
+    write_js_string(&payload, out);
     out.put_slice(b");");
 }
 
 /// Writes `s` as a JSON string literal that is also a valid JavaScript string literal: exactly
-/// what `JSON.stringify` writes, with U+2028 and U+2029 escaped too.
-fn write_js_string(s: &str, out: &mut BytesMut) {
+/// what `JSON.stringify` writes, with U+2028 and U+2029 escaped too. `bytes` is UTF-8 (a v3
+/// text payload of ours).
+fn write_js_string(bytes: &[u8], out: &mut BytesMut) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.put_u8(b'"');
-    let bytes = s.as_bytes();
     let mut plain = 0;
     let mut i = 0;
     while i < bytes.len() {

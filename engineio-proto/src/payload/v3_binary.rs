@@ -13,7 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{check_size, Sink};
 use crate::packet::{decode_binary_v3_at, decode_text_in};
-use crate::payload::v3_text::MAX_LENGTH_DIGITS;
+use crate::payload::v3_text::parse_length;
 use crate::{DecodeError, DecodeLimits, Message, Packet, ProtocolVersion, Str};
 
 const STRING: u8 = 0x00;
@@ -69,19 +69,9 @@ pub fn decode(
                     offset: pos,
                 });
             }
-            pos += 1;
-            let mut len: usize = 0;
-            loop {
-                match body.get(pos) {
-                    Some(&END) if pos > record + 1 => break,
-                    Some(&d @ 0..=9) if pos - record - 1 < MAX_LENGTH_DIGITS => {
-                        len = len.saturating_mul(10).saturating_add(usize::from(d));
-                        pos += 1;
-                    }
-                    _ => return Err(DecodeError::InvalidLength { offset: record }),
-                }
-            }
-            let start = pos + 1;
+            let (len, end_marker) = parse_length(&body, pos + 1, 0, END)
+                .ok_or(DecodeError::InvalidLength { offset: record })?;
+            let start = end_marker + 1;
             let end = start
                 .checked_add(len)
                 .filter(|&end| end <= body.len())

@@ -58,11 +58,7 @@ pub fn decode(
     out: &mut Vec<Packet>,
 ) -> Result<(), DecodeError> {
     check_size(body.len(), limits)?;
-    if body.is_empty() {
-        return Err(DecodeError::EmptyPayload);
-    }
-    let text = utf8_body(body)?;
-    Sink::new(out, limits).run(|sink| decode_records(&text, sink))
+    decode_str(&utf8_body(body)?, limits, out)
 }
 
 /// Decodes a body already validated as UTF-8 (shared with JSONP).
@@ -83,7 +79,8 @@ fn decode_records(text: &Str, sink: &mut Sink<'_>) -> Result<(), DecodeError> {
     let mut pos = 0;
     while pos < bytes.len() {
         let record = pos;
-        let (units, colon) = parse_length(bytes, pos)?;
+        let (units, colon) = parse_length(bytes, pos, b'0', b':')
+            .ok_or(DecodeError::InvalidLength { offset: pos })?;
         let start = colon + 1;
         let end = advance_utf16(bytes, start, units).map_err(|e| match e {
             Advance::PastEnd => DecodeError::LengthPastEnd { offset: record },
@@ -103,21 +100,23 @@ fn decode_records(text: &Str, sink: &mut Sink<'_>) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// Parses `<digits>:` at `pos`; returns the length and the position of the colon.
-fn parse_length(bytes: &[u8], pos: usize) -> Result<(usize, usize), DecodeError> {
+/// Parses a length at `pos`: one to [`MAX_LENGTH_DIGITS`] digits (`zero` to `zero + 9`: ASCII
+/// in text payloads, raw values in binary ones) then `end`. Returns the length and the
+/// position of `end`.
+pub(crate) fn parse_length(bytes: &[u8], pos: usize, zero: u8, end: u8) -> Option<(usize, usize)> {
     let mut n: usize = 0;
     let mut i = pos;
     while let Some(&b) = bytes.get(i) {
-        match b {
-            b'0'..=b'9' if i - pos < MAX_LENGTH_DIGITS => {
-                n = n.saturating_mul(10).saturating_add(usize::from(b - b'0'))
+        match b.wrapping_sub(zero) {
+            d @ 0..=9 if i - pos < MAX_LENGTH_DIGITS => {
+                n = n.saturating_mul(10).saturating_add(usize::from(d))
             }
-            b':' if i > pos => return Ok((n, i)),
-            _ => break,
+            _ if b == end && i > pos => return Some((n, i)),
+            _ => return None,
         }
         i += 1;
     }
-    Err(DecodeError::InvalidLength { offset: pos })
+    None
 }
 
 enum Advance {

@@ -44,6 +44,7 @@
 //! | `echo-client` | `ENGINEIO_ECHO_CLIENT_BIN` ([`ECHO_CLIENT_BIN_ENV`]) | `ENGINEIO_SMOL_ECHO_CLIENT_BIN` ([`SMOL_ECHO_CLIENT_BIN_ENV`]) |
 
 mod clients;
+mod install;
 mod messages;
 mod process;
 mod python;
@@ -66,9 +67,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Environment variable naming the directory that holds the npm peer installs (default:
 /// `<cargo target dir>/npm-peers`).
@@ -79,12 +78,6 @@ pub const NODE_ENV: &str = "ENGINEIO_NODE";
 
 /// Environment variable naming the `npm` binary (default: `npm` on the `PATH`).
 pub const NPM_ENV: &str = "ENGINEIO_NPM";
-
-/// How long one `npm install` may take before the test fails.
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// The file an install directory holds once its install is complete; it lists the specs.
-pub(crate) const MARKER: &str = ".engineio-peer-complete";
 
 /// The directory of the committed Node.js scripts (`tests/node/`).
 pub fn node_scripts_dir() -> PathBuf {
@@ -201,134 +194,50 @@ pub(crate) fn fnv1a(data: &[u8]) -> u64 {
 ///
 /// Panics with a clear message if node or npm is missing or the install fails.
 pub fn npm_peer_dir(name: &str, packages: &[&str]) -> PathBuf {
-    let specs = packages.join("\n");
-    let root = npm_peers_root();
-    let dir = root.join(format!("{name}-{:016x}", fnv1a(specs.as_bytes())));
-    if dir.join(MARKER).is_file() {
-        return dir;
-    }
-    // Tests of one process wait for each other rather than install side by side (other
-    // processes are handled by the rename below). A panic of another holder is no reason to stop.
-    static INSTALLING: Mutex<()> = Mutex::new(());
-    let _guard = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
-    if dir.join(MARKER).is_file() {
-        return dir;
-    }
-    require_tool(&node_bin(), "Node.js (`node`)");
-    require_tool(&npm_bin(), "npm");
-    fs::create_dir_all(&root)
-        .unwrap_or_else(|e| panic!("cannot create npm peer directory {}: {e}", root.display()));
-
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmp = root.join(format!(
-        ".{name}.tmp-{}-{}-{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let fail = |msg: String| -> ! {
-        let _ = fs::remove_dir_all(&tmp);
-        panic!("{msg}");
-    };
-    if let Err(e) = fs::create_dir_all(&tmp) {
-        fail(format!("cannot create {}: {e}", tmp.display()));
-    }
-    // A package.json of its own keeps npm from looking for a project further up.
-    if let Err(e) = fs::write(
-        tmp.join("package.json"),
-        format!("{{\"name\":\"engineio-npm-peer-{name}\",\"private\":true}}\n"),
-    ) {
-        fail(format!(
-            "cannot write package.json in {}: {e}",
-            tmp.display()
-        ));
-    }
-    let log_path = tmp.join("npm-install.log");
-    let log = fs::File::create(&log_path)
-        .unwrap_or_else(|e| fail(format!("cannot create {}: {e}", log_path.display())));
-    let log_err = log
-        .try_clone()
-        .unwrap_or_else(|e| fail(format!("cannot clone log handle: {e}")));
-    let mut cmd = Command::new(npm_bin());
-    cmd.arg("install")
-        .args([
-            "--no-package-lock",
-            "--no-save",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            "--prefix",
-        ])
-        .arg(&tmp)
-        .args(packages)
-        .current_dir(&tmp)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err);
-    let mut child = cmd.spawn().unwrap_or_else(|e| {
-        fail(format!(
-            "cannot run npm ({e}); npm is required by this test"
-        ))
-    });
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() > INSTALL_TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                fail(format!(
-                    "`npm install {}` did not finish within {INSTALL_TIMEOUT:?}",
-                    packages.join(" ")
+    install::install_once(&npm_peers_root(), name, packages, |tmp| {
+        require_tool(&node_bin(), "Node.js (`node`)");
+        require_tool(&npm_bin(), "npm");
+        // A package.json of its own keeps npm from looking for a project further up.
+        fs::write(
+            tmp.join("package.json"),
+            format!("{{\"name\":\"engineio-npm-peer-{name}\",\"private\":true}}\n"),
+        )
+        .map_err(|e| format!("cannot write package.json in {}: {e}", tmp.display()))?;
+        let log = tmp.join("npm-install.log");
+        let what = format!("`npm install {}`", packages.join(" "));
+        install::run_logged(
+            Command::new(npm_bin())
+                .arg("install")
+                .args([
+                    "--no-package-lock",
+                    "--no-save",
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                    "--prefix",
+                ])
+                .arg(tmp)
+                .args(packages)
+                .current_dir(tmp),
+            &log,
+            &what,
+        )
+        .map_err(|e| format!("{e}\nthe reference packages are required by this test"))?;
+        for spec in packages {
+            let pkg = tmp
+                .join("node_modules")
+                .join(spec_package_name(spec))
+                .join("package.json");
+            if !pkg.is_file() {
+                return Err(format!(
+                    "{what} succeeded but {} is missing. npm said:\n{}",
+                    pkg.display(),
+                    fs::read_to_string(&log).unwrap_or_default()
                 ));
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => fail(format!("waiting for npm: {e}")),
         }
-    };
-    let log_text = fs::read_to_string(&log_path).unwrap_or_default();
-    if !status.success() {
-        fail(format!(
-            "`npm install {}` failed ({status}); the reference packages are required by this \
-             test. npm said:\n{log_text}",
-            packages.join(" ")
-        ));
-    }
-    for spec in packages {
-        let pkg = tmp
-            .join("node_modules")
-            .join(spec_package_name(spec))
-            .join("package.json");
-        if !pkg.is_file() {
-            fail(format!(
-                "`npm install` succeeded but {} is missing. npm said:\n{log_text}",
-                pkg.display()
-            ));
-        }
-    }
-    publish_install(&tmp, &dir, &specs).unwrap_or_else(|e| fail(format!("npm install: {e}")));
-    dir
-}
-
-/// Marks the finished install in `tmp` complete and renames it into `dir` whole. A caller
-/// that loses the race to another process uses the winner's install and drops its own.
-pub(crate) fn publish_install(tmp: &Path, dir: &Path, specs: &str) -> Result<(), String> {
-    fs::write(tmp.join(MARKER), specs)
-        .map_err(|e| format!("cannot write the install marker: {e}"))?;
-    match fs::rename(tmp, dir) {
-        Ok(()) => Ok(()),
-        Err(_) if dir.join(MARKER).is_file() => {
-            let _ = fs::remove_dir_all(tmp);
-            Ok(())
-        }
-        Err(e) => Err(format!(
-            "cannot move the install into {} ({e}); delete that directory and retry",
-            dir.display()
-        )),
-    }
+        Ok(())
+    })
 }
 
 /// Reads one package's `version` from an install made by [`npm_peer_dir`].

@@ -217,8 +217,15 @@ impl Sim {
         }
     }
 
-    fn short_of(&self, hs: &HostSession) -> String {
-        format!("s{}", hs.client)
+    /// The session's name in the trace, `s<client>` (written without allocating).
+    fn short_of(&self, hs: &HostSession) -> impl std::fmt::Display {
+        struct Short<T>(T);
+        impl<T: std::fmt::Display> std::fmt::Display for Short<T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "s{}", self.0)
+            }
+        }
+        Short(hs.client)
     }
 
     /// A session, taken out of the map while the host works on it (put back by the drain).

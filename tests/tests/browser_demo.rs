@@ -1,0 +1,121 @@
+//! The demo (`cargo run -p engineio-tokio --example demo`, and the same on smol) in a real
+//! browser: Debian's Chromium, headless, driven by `playwright-core` (from the npm registry,
+//! no browser download) with `tests/node/browser_demo.js`. Pages chat and draw together (text
+//! and binary messages both ways) over the upgrade to WebSocket, over polling only and over
+//! WebSocket only; a reloaded page's old session closes on the server; closing every page
+//! closes every session. Any page error, console error, failed request or HTTP error fails
+//! the test. Screenshots go to `<cargo target dir>/browser-demo/<runtime>/`.
+//!
+//! Chromium must be installed (`apt-get install chromium`, as `.ci/run` does); the test fails,
+//! saying so, when it is missing. `ENGINEIO_CHROMIUM` names another Chromium binary.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use engineio_tests::{
+    example_bin, node_script, npm_peer_dir, target_dir, LineProcess, Runtime, NODE_ENV,
+};
+
+engineio_tests::runtime_tests!(demo_in_chromium);
+
+/// The browser driver, pinned.
+const PLAYWRIGHT: &str = "playwright-core@1.65.2";
+
+/// Environment variable naming the Chromium binary (default `/usr/bin/chromium`).
+const CHROMIUM_ENV: &str = "ENGINEIO_CHROMIUM";
+
+/// How long the demo may take to say where it listens (its first run fetches the browser
+/// client from the npm registry).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long the whole browser run may take (the script gives up after 150 s by itself).
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The Chromium binary; panics, saying how to install it, if it is missing.
+fn chromium() -> PathBuf {
+    let path = std::env::var_os(CHROMIUM_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.is_file(),
+        "no Chromium at {}: the browser test needs it. Install Debian's package \
+         (`sudo apt-get install chromium`, which .ci/run does) or point {CHROMIUM_ENV} at a \
+         Chromium binary.",
+        path.display()
+    );
+    path
+}
+
+fn demo_in_chromium(rt: Runtime) {
+    let browser = chromium();
+    let peers = npm_peer_dir("browser", &[PLAYWRIGHT]);
+
+    let mut cmd = Command::new(example_bin(rt.package(), "demo"));
+    cmd.args(["--addr", "127.0.0.1:0"]);
+    let mut server = LineProcess::spawn(cmd, &format!("demo server ({rt})"));
+    let announced = server.wait_for_line("demo on ", START_TIMEOUT);
+    let url = announced
+        .split_whitespace()
+        .next()
+        .filter(|u| u.starts_with("http://127.0.0.1:") && u.ends_with('/'))
+        .unwrap_or_else(|| panic!("the demo announced an unexpected address: {announced:?}"))
+        .to_owned();
+
+    let out = target_dir().join("browser-demo").join(rt.name());
+    let node = std::env::var(NODE_ENV).unwrap_or_else(|_| "node".to_owned());
+    let mut cmd = Command::new(node);
+    cmd.arg(node_script("browser_demo.js"))
+        .arg(&url)
+        .arg(&out)
+        .arg(rt.package())
+        .env("NODE_PATH", peers.join("node_modules"))
+        .env(CHROMIUM_ENV, &browser);
+    let mut driver = LineProcess::spawn(cmd, &format!("browser driver ({rt})"));
+
+    let start = Instant::now();
+    let deadline = start + RUN_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(line) = driver.try_read_line(left) else {
+            let why = if Instant::now() >= deadline {
+                format!("did not finish within {RUN_TIMEOUT:?}")
+            } else {
+                "stopped before `done`".to_owned()
+            };
+            let msg = driver.failure(&why);
+            panic!(
+                "{msg}\n--- demo server stderr ---\n{}",
+                server.stderr_tail()
+            );
+        };
+        println!("[{rt}] {line}");
+        if line == "done" {
+            break;
+        }
+    }
+    let status = driver.wait_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{}",
+        driver.failure("did not exit cleanly after `done`")
+    );
+    println!(
+        "[{rt}] browser run took {:.1} s; screenshots in {}",
+        start.elapsed().as_secs_f64(),
+        out.display()
+    );
+    for shot in ["two-pages", "polling-only", "after-reloads"] {
+        let png = out.join(format!("{shot}.png"));
+        assert!(png.is_file(), "no screenshot at {}", png.display());
+    }
+
+    // The server is still up, and shuts down gracefully.
+    server.terminate();
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{}",
+        server.failure("did not shut down cleanly on SIGTERM")
+    );
+}

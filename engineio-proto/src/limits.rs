@@ -6,7 +6,7 @@
 /// ```
 /// use engineio_proto::DecodeLimits;
 /// let limits = DecodeLimits { max_bytes: 1 << 20, ..DecodeLimits::default() };
-/// assert_eq!(limits.max_packets, 16_384);
+/// assert_eq!(limits.max_packets, usize::MAX);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeLimits {
@@ -19,10 +19,11 @@ pub struct DecodeLimits {
 }
 
 impl DecodeLimits {
-    /// The defaults: 1,000,000 bytes and 16,384 packets.
+    /// The defaults: 1,000,000 bytes and no bound on packets but the bytes (as the reference:
+    /// decoding is linear and a packet costs one slice of the input).
     pub const DEFAULT: DecodeLimits = DecodeLimits {
         max_bytes: 1_000_000,
-        max_packets: 16_384,
+        max_packets: usize::MAX,
     };
 
     /// No bound on either (for trusted input, such as tests of our own encoder).

@@ -327,12 +327,14 @@ fn the_full_upgrade_dance() {
     // Late polling requests are refused, the session is unharmed.
     let late = h.get();
     assert_eq!(error_code(&h.response(late).unwrap()), 3);
+    // A second WebSocket is accepted and closed at once, as the reference does.
     let second = h.websocket();
-    assert_eq!(
-        error_code(&h.response(second).unwrap()),
-        3,
-        "refused before any 101"
-    );
+    assert!(h.response(second).is_none(), "no HTTP refusal");
+    assert!(h.ws_accepted(second) && h.ws_closed(second));
+    assert!(!h.ws_closed(ws), "the session's WebSocket stays");
+    h.input(Input::WsClosed(second));
+    h.frame(ws, "4still here");
+    assert_eq!(h.messages(), [text("from client"), text("still here")]);
     assert!(!h.session.is_closed());
 }
 
@@ -398,12 +400,45 @@ fn polls_during_an_upgrade_get_noops_every_100_ms() {
 }
 
 #[test]
-fn a_second_websocket_during_an_upgrade_is_refused() {
+fn a_second_websocket_during_an_upgrade_is_accepted_then_closed() {
     let (mut h, _get, ws) = probed();
     let other = h.websocket();
-    assert_eq!(error_code(&h.response(other).unwrap()), 3);
+    assert!(h.response(other).is_none(), "no HTTP refusal");
+    assert!(h.ws_accepted(other) && h.ws_closed(other));
+    // Frames on it change nothing; the probed upgrade completes.
+    h.frame(other, "5");
+    h.input(Input::WsClosed(other));
+    assert!(h.session.is_upgrading());
     h.frame(ws, "5");
     assert_eq!(h.session.transport(), Transport::Websocket);
+    assert!(!h.ws_closed(ws));
+}
+
+#[test]
+fn a_websocket_on_a_closing_polling_session_is_refused_before_any_101() {
+    let mut h = Host::polling(ServerConfig::default());
+    h.take_transmits();
+    h.session.close(h.now);
+    h.drain();
+    let ws = h.websocket();
+    assert_eq!(error_code(&h.response(ws).unwrap()), 3);
+    assert!(!h.ws_accepted(ws));
+}
+
+#[test]
+fn a_close_packet_posted_while_a_get_is_parked_answers_it_with_a_noop() {
+    // The reference's polling transport: the parked poll gets `6`, the POST `ok`, the
+    // session ends with `transport close`, and a later GET gets code 1.
+    let mut h = Host::polling(ServerConfig::default());
+    h.take_transmits();
+    let get = h.get();
+    assert!(h.response(get).is_none(), "parked");
+    let post = h.post(b"1");
+    assert_eq!(h.response(post).unwrap().body(), "ok");
+    assert_eq!(h.packets(get).unwrap(), [Packet::Noop]);
+    assert_eq!(h.closed_events(), [CloseReason::TransportClose]);
+    let later = h.get();
+    assert_eq!(error_code(&h.response(later).unwrap()), 1);
 }
 
 #[test]

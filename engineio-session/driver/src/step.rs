@@ -1,32 +1,38 @@
 //! What wakes a driver loop (the server's session task and the client's driver alike).
 
 use std::future::Future;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use tokio::sync::mpsc;
 
 /// What woke the loop.
-pub(crate) enum Step<E, C> {
+pub(crate) enum Step<E, C, W = ()> {
     /// Room for the application's next event (`None`: the application is gone).
     Permit(Option<mpsc::OwnedPermit<E>>),
     /// A command from the application or the server (`None`: every sender is gone).
     Ctl(Option<C>),
     /// An input from the network (`None`: every sender is gone).
     Net(Option<C>),
+    /// An input from a socket the loop reads itself (the server's WebSockets).
+    Socket(W),
     /// The machine's deadline.
     Timeout,
 }
 
 /// Waits for what comes first, in this order of priority: room for the application's next
-/// event (only while events wait, `lagging`), a command, a network input (only while no
-/// event waits: a slow application slows its peer down instead of growing memory), `sleep`.
-pub(crate) async fn next_step<E, C>(
+/// event (only while events wait, `lagging`), a command, a network input from the loop's own
+/// sockets (`sockets`, only while no event waits: a slow application slows its peer down
+/// instead of growing memory), a network input from the channel (not while `net_paused`),
+/// `sleep`.
+pub(crate) async fn next_step<E, C, W>(
     lagging: bool,
+    net_paused: bool,
     app: &mpsc::Sender<E>,
     ctl: &mut mpsc::Receiver<C>,
     net: &mut mpsc::Receiver<C>,
+    mut sockets: impl FnMut(&mut Context<'_>) -> Poll<W>,
     sleep: impl Future<Output = ()>,
-) -> Step<E, C> {
+) -> Step<E, C, W> {
     let mut sleep = std::pin::pin!(sleep);
     let mut permit = std::pin::pin!(app.clone().reserve_owned());
     std::future::poll_fn(|cx| {
@@ -39,6 +45,11 @@ pub(crate) async fn next_step<E, C>(
             return Poll::Ready(Step::Ctl(cmd));
         }
         if !lagging {
+            if let Poll::Ready(w) = sockets(cx) {
+                return Poll::Ready(Step::Socket(w));
+            }
+        }
+        if !net_paused {
             if let Poll::Ready(cmd) = net.poll_recv(cx) {
                 return Poll::Ready(Step::Net(cmd));
             }

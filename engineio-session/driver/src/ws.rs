@@ -53,23 +53,26 @@ pub(crate) struct Upgrade {
 }
 
 impl Upgrade {
-    /// Takes the upgrade out of a request, or the response refusing it.
+    /// Takes the upgrade out of a request, or the `400` refusing it (RFC 6455 section 4.2.1:
+    /// version 13, and a `Sec-WebSocket-Key` that is the base64 of 16 bytes).
     pub(crate) fn take<B>(req: &mut Request<B>) -> Result<Upgrade, Response<Bytes>> {
         let h = req.headers();
-        let version_ok = h
-            .get(header::SEC_WEBSOCKET_VERSION)
-            .is_some_and(|v| v.as_bytes() == b"13");
-        let key = h.get(header::SEC_WEBSOCKET_KEY).cloned();
-        match (version_ok, key) {
-            (true, Some(key)) => Ok(Upgrade {
-                key,
+        let version = h.get(header::SEC_WEBSOCKET_VERSION);
+        if version.is_none_or(|v| v.as_bytes() != b"13") {
+            // Section 4.4: say which version we speak.
+            let mut r = refuse("Unsupported WebSocket version");
+            r.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+            return Err(r);
+        }
+        match h.get(header::SEC_WEBSOCKET_KEY) {
+            Some(key) if is_valid_key(key.as_bytes()) => Ok(Upgrade {
+                key: key.clone(),
                 on_upgrade: hyper::upgrade::on(req),
             }),
-            _ => {
-                let mut r = Response::new(Bytes::from_static(b"Bad WebSocket handshake"));
-                *r.status_mut() = StatusCode::BAD_REQUEST;
-                Err(r)
-            }
+            _ => Err(refuse("Missing or invalid Sec-WebSocket-Key header")),
         }
     }
 
@@ -86,5 +89,47 @@ impl Upgrade {
             h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
         }
         r
+    }
+}
+
+fn refuse(why: &'static str) -> Response<Bytes> {
+    let mut r = Response::new(Bytes::from_static(why.as_bytes()));
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// Whether a `Sec-WebSocket-Key` is the base64 of 16 bytes: 22 base64 characters and `==`
+/// (the check of the `ws` package under the reference server).
+fn is_valid_key(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_key;
+
+    #[test]
+    fn keys_must_be_the_base64_of_16_bytes() {
+        assert!(is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(is_valid_key(b"AAAAAAAAAAAAAAAAAAAA+/=="));
+        for bad in [
+            &b"not-a-valid-key"[..],
+            b"",
+            b"dGhlIHNhbXBsZSBub25jZQ=",
+            b"dGhlIHNhbXBsZSBub25jZQ===",
+            b"dGhlIHNhbXBsZSBub25jZQ-=",
+            b"dGhlIHNhbXBsZSBub25jZQ==\n",
+            b"dGhlIHNhbXBsZSBub25jZ-==",
+        ] {
+            assert!(!is_valid_key(bad), "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 }

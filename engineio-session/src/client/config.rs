@@ -51,7 +51,8 @@ pub struct ClientConfig {
     pub max_queued_packets: usize,
     /// Most bytes of message data queued for sending (default 4 MiB).
     pub max_queued_bytes: usize,
-    /// Most packets accepted in one response payload (default 16384).
+    /// Most packets accepted in one response payload (default: no limit but the bytes of the
+    /// response, as the reference client).
     pub max_packets_per_payload: usize,
     /// Most packets sent in one POST (default 16): `python-engineio` servers refuse a payload
     /// of more than 16 packets (`max_decode_packets`), so more would break interop with them.
@@ -81,7 +82,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(20),
             max_queued_packets: 4096,
             max_queued_bytes: 4 << 20,
-            max_packets_per_payload: 16_384,
+            max_packets_per_payload: usize::MAX,
             max_packets_per_post: 16,
             max_response_bytes: 100_000_000,
             seed: 0,

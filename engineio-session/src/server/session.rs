@@ -473,13 +473,20 @@ impl Session {
         }
         match r.kind {
             RequestKind::WebSocket => {
-                let can = r.transport == Transport::Websocket
-                    && self.transport == Transport::Polling
-                    && self.upgrade.is_none()
-                    && self.state == State::Open
+                let allowed = r.transport == Transport::Websocket
                     && self.config.allow_upgrades
                     && self.config.transports.websocket;
-                if !can {
+                if allowed && (self.transport == Transport::Websocket || self.upgrade.is_some()) {
+                    // A second WebSocket while one is in use or being probed: as the
+                    // reference, complete its handshake and close it at once (a WebSocket
+                    // client sees a close, not a failed handshake); the session goes on.
+                    self.push(Transmit::AcceptWebSocket {
+                        req: id,
+                        headers: HeaderMap::new(),
+                    });
+                    return self.push(Transmit::WsClose { ws: id });
+                }
+                if !allowed || self.state != State::Open {
                     return self.respond_error(id, ErrorCode::BadRequest, r.origin.as_ref());
                 }
                 self.upgrade = Some(Upgrade {
@@ -709,7 +716,14 @@ impl Session {
                 self.events.push_back(Event::Heartbeat);
             }
             Packet::Message(m) => self.events.push_back(Event::Message(m)),
-            Packet::Close => self.close_now(CloseReason::TransportClose, false),
+            Packet::Close => {
+                // The client closed: the reference's polling transport ends a parked poll
+                // with a noop, not a close packet (the protocol test-suite checks it).
+                if let Some(get) = self.get.take() {
+                    self.respond_packets(get, &[Packet::Noop], Carried::default());
+                }
+                self.close_now(CloseReason::TransportClose, false)
+            }
             Packet::Open(_) | Packet::Upgrade | Packet::Noop => {}
         }
     }

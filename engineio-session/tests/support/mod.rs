@@ -219,6 +219,13 @@ impl Host {
         out
     }
 
+    /// Whether WebSocket `ws` was accepted (its `101`).
+    pub fn ws_accepted(&self, ws: ReqId) -> bool {
+        self.transmits
+            .iter()
+            .any(|t| matches!(t, Transmit::AcceptWebSocket { req, .. } if *req == ws))
+    }
+
     pub fn ws_closed(&self, ws: ReqId) -> bool {
         self.transmits
             .iter()

@@ -36,6 +36,8 @@ impl<L: Listener> Listener for TlsListener<L> {
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    // Deprecated since rustls 0.23.48 (no post-quantum key exchange); the driver uses it too.
+    #[allow(deprecated)]
     Arc::new(rustls::crypto::ring::default_provider())
 }
 

@@ -69,6 +69,9 @@ where
     let default = || {
         CONFIG
             .get_or_init(|| {
+                // rustls 0.23.48 deprecates its ring provider (no post-quantum key exchange);
+                // aws-lc-rs would bring a C library build. ring stays until rustls 0.24.
+                #[allow(deprecated)]
                 let provider = Arc::new(rustls::crypto::ring::default_provider());
                 let roots = rustls::RootCertStore {
                     roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),

@@ -257,6 +257,8 @@ impl<R: Runtime> Driver<R> {
                     let now = self.clock.now();
                     self.session.handle_timeout(now);
                 }
+                // The client's WebSockets are read by their own tasks.
+                Step::Socket(()) => {}
             }
         }
         for (_, mut sink) in self.sinks.drain() {
@@ -269,7 +271,9 @@ impl<R: Runtime> Driver<R> {
         let clock = self.clock.clone();
         let sleep = clock.sleep_until(self.session.poll_timeout());
         let lagging = !self.backlog.is_empty();
-        next_step(lagging, &self.events, &mut self.ctl, &mut self.rx, sleep).await
+        let no_sockets = |_: &mut std::task::Context<'_>| std::task::Poll::Pending;
+        let (ctl, rx) = (&mut self.ctl, &mut self.rx);
+        next_step(lagging, lagging, &self.events, ctl, rx, no_sockets, sleep).await
     }
 
     fn feed(&mut self, cmd: Cmd) {

@@ -62,8 +62,8 @@ pub(crate) struct Shared<R> {
 }
 
 impl<R: Runtime> Shared<R> {
-    fn server(&self) -> MutexGuard<'_, Server> {
-        self.server.lock().unwrap_or_else(|e| e.into_inner())
+    fn server(&self) -> ServerGuard<'_> {
+        ServerGuard(self.server.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn sessions(&self) -> MutexGuard<'_, HashMap<Sid, Handle>> {
@@ -80,6 +80,33 @@ impl<R: Runtime> Shared<R> {
 
     fn next_id(&self) -> ReqId {
         ReqId(self.next_req.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// The locked server machine. Its server-wide events are taken when the lock is released
+/// (logged at debug level), so the queue never outlives one call: every handshake and every
+/// refused request queues one, and nothing else reads them yet.
+struct ServerGuard<'a>(MutexGuard<'a, Server>);
+
+impl std::ops::Deref for ServerGuard<'_> {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ServerGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Server {
+        &mut self.0
+    }
+}
+
+impl Drop for ServerGuard<'_> {
+    fn drop(&mut self) {
+        while let Some(event) = self.0.poll_event() {
+            tracing::debug!(?event, "server event");
+        }
     }
 }
 
@@ -409,6 +436,7 @@ impl<R: Runtime> EngineIo<R> {
             pending,
             transport,
             backlog: Default::default(),
+            deferred: None,
         };
         let span = tracing::info_span!("engineio_session", %sid);
         self.shared
@@ -432,4 +460,56 @@ where
     B::Error: Into<crate::BoxError>,
 {
     body.map_err(Into::into).boxed_unsync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A runtime for what needs no task, timer or socket.
+    #[derive(Clone, Default)]
+    struct Inert;
+
+    struct Never;
+
+    impl Future for Never {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+            std::task::Poll::Pending
+        }
+    }
+
+    impl Runtime for Inert {
+        type Sleep = Never;
+        type TcpStream = futures_util::io::Cursor<Vec<u8>>;
+        fn now(&self) -> Instant {
+            Instant::now()
+        }
+        fn sleep_until(&self, _: Instant) -> Never {
+            Never
+        }
+        fn spawn<F: Future<Output = ()> + Send + 'static>(&self, _: F) {}
+        async fn connect(&self, _: &str, _: u16) -> std::io::Result<Self::TcpStream> {
+            Err(std::io::ErrorKind::Unsupported.into())
+        }
+    }
+
+    #[test]
+    fn refused_requests_leave_no_server_event_behind() {
+        let (engine, _connections) = EngineIo::<Inert>::new(ServerConfig::default());
+        for target in [
+            "/engine.io/?EIO=4&transport=carrier-pigeon",
+            "/engine.io/?EIO=9&transport=polling",
+            "/engine.io/?EIO=4&transport=polling&sid=nobody-has-this-sid",
+        ] {
+            for _ in 0..100 {
+                let req = Request::get(target).body(http_body_util::Empty::<Bytes>::new());
+                let handled = futures_executor::block_on(engine.handle(req.unwrap()));
+                assert!(matches!(handled, Handled::Response(r) if r.status() == 400));
+            }
+        }
+        let mut server = engine.shared.server.lock().unwrap();
+        assert_eq!(server.poll_event(), None, "server events accumulate");
+    }
 }

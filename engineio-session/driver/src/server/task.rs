@@ -1,18 +1,24 @@
 //! The driver loop: one task owns one session machine, feeds it, performs what it asks, and
 //! arms one timer. No protocol decision is made here.
+//!
+//! The task reads and writes the session's WebSockets itself (no reader task, no channel per
+//! frame). Before it hands the machine a new HTTP request of the session, it reads what is
+//! already waiting on those WebSockets, so the machine sees the session's inputs in the order
+//! they reached the server's sockets (a `5` written before a GET is handled before it).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use async_tungstenite::tungstenite::protocol::Role;
 use async_tungstenite::tungstenite::Message as WsMessage;
 use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
-use engineio_session::proto::{Frame, Message};
+use engineio_session::proto::Message;
 use engineio_session::{Event, Input, ReqId, Session, SessionRequest, Transmit};
-use futures_util::stream::{SplitSink, StreamExt};
-use futures_util::SinkExt;
+use futures_util::stream::StreamExt;
+use futures_util::{FutureExt, SinkExt};
 use http::Response;
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
@@ -26,7 +32,12 @@ use crate::ws::{self, Incoming, Upgrade};
 use crate::Runtime;
 
 pub(crate) type BoxBody = http_body_util::combinators::UnsyncBoxBody<Bytes, crate::BoxError>;
-type WsSink = SplitSink<WebSocketStream<HyperIo<hyper::upgrade::Upgraded>>, WsMessage>;
+type WsStream = WebSocketStream<HyperIo<hyper::upgrade::Upgraded>>;
+type WsRead = Option<Result<WsMessage, async_tungstenite::tungstenite::Error>>;
+
+/// Most messages read from one WebSocket before a request of the session is handled: enough
+/// for anything a client wrote before that request, bounded against a peer that never stops.
+const DRAIN_BEFORE_REQUEST: usize = 256;
 
 /// What reaches a session task.
 pub(crate) enum Cmd {
@@ -40,8 +51,7 @@ pub(crate) enum Cmd {
     PostBody(ReqId, Bytes),
     PostTooLarge(ReqId),
     Aborted(ReqId),
-    WsReady(ReqId, Box<WsSink>),
-    WsFrame(ReqId, Frame),
+    WsReady(ReqId, Box<WsStream>),
     WsClosed(ReqId),
     Send(Message, Reply),
     Close,
@@ -56,7 +66,6 @@ impl std::fmt::Debug for Cmd {
             Cmd::PostTooLarge(id) => write!(f, "PostTooLarge({id:?})"),
             Cmd::Aborted(id) => write!(f, "Aborted({id:?})"),
             Cmd::WsReady(id, _) => write!(f, "WsReady({id:?})"),
-            Cmd::WsFrame(id, fr) => write!(f, "WsFrame({id:?}, {} bytes)", fr.len()),
             Cmd::WsClosed(id) => write!(f, "WsClosed({id:?})"),
             Cmd::Send(m, _) => write!(f, "Send({} bytes)", m.len()),
             Cmd::Close => f.write_str("Close"),
@@ -75,7 +84,7 @@ pub(crate) struct Pending {
 /// A WebSocket of the session: frames wait here until the upgrade completes.
 #[derive(Default)]
 struct WsState {
-    sink: Option<Box<WsSink>>,
+    stream: Option<Box<WsStream>>,
     queue: Vec<WsMessage>,
     close: bool,
     dirty: bool,
@@ -93,9 +102,13 @@ pub(crate) struct Task<R> {
     pub(crate) shared: Arc<Shared<R>>,
     pub(crate) pending: HashMap<ReqId, Pending>,
     pub(crate) transport: Arc<AtomicU8>,
-    /// Events the application has not taken yet. While any wait, network inputs are not read:
-    /// a slow application slows its client down instead of growing memory.
+    /// Events the application has not taken yet. While any wait, the WebSockets are not read
+    /// and POST bodies wait in `deferred`: a slow application slows its client down instead
+    /// of growing memory.
     pub(crate) backlog: VecDeque<SocketEvent>,
+    /// A POST body that came while the application lagged (at most one: a session reads one
+    /// POST at a time), fed once the backlog is empty; its `ok` waits until then.
+    pub(crate) deferred: Option<Cmd>,
 }
 
 impl<R: Runtime> Task<R> {
@@ -111,10 +124,16 @@ impl<R: Runtime> Task<R> {
             if app_gone {
                 self.backlog.clear();
             }
-            if self.session.is_closed() && self.backlog.is_empty() {
-                break;
+            if self.backlog.is_empty() {
+                if let Some(cmd) = self.deferred.take() {
+                    self.feed(cmd, &mut sockets, &mut waiting);
+                    continue;
+                }
+                if self.session.is_closed() {
+                    break;
+                }
             }
-            let step = self.next_step().await;
+            let step = self.next_step(&mut sockets).await;
             let now = self.shared.clock.now();
             match step {
                 Step::Permit(Some(permit)) => {
@@ -130,13 +149,14 @@ impl<R: Runtime> Task<R> {
                 Step::Ctl(Some(cmd)) | Step::Net(Some(cmd)) => {
                     self.feed(cmd, &mut sockets, &mut waiting)
                 }
+                Step::Socket((id, read)) => self.ws_read(id, read, &mut sockets),
                 Step::Net(None) => break,
                 Step::Timeout => self.session.handle_timeout(now),
             }
         }
         for (_, mut s) in sockets {
-            if let Some(sink) = s.sink.as_mut() {
-                let _ = sink.close().await;
+            if let Some(sink) = s.stream.as_mut() {
+                let _ = SinkExt::close(sink.as_mut()).await;
             }
         }
         let reason = self
@@ -148,11 +168,53 @@ impl<R: Runtime> Task<R> {
         tracing::debug!(%sid, reason = reason.as_str(), "session closed");
     }
 
-    async fn next_step(&mut self) -> Step<SocketEvent, Cmd> {
+    async fn next_step(
+        &mut self,
+        sockets: &mut HashMap<ReqId, WsState>,
+    ) -> Step<SocketEvent, Cmd, (ReqId, WsRead)> {
         let shared = self.shared.clone();
         let sleep = shared.clock.sleep_until(self.session.poll_timeout());
         let lagging = !self.backlog.is_empty();
-        next_step(lagging, &self.app, &mut self.ctl, &mut self.rx, sleep).await
+        let read = |cx: &mut Context<'_>| poll_sockets(sockets, cx);
+        // Requests are read even while the application lags: a GET is what lets its sends
+        // go out (it may be waiting for room), and a POST's body waits in `deferred`.
+        let (ctl, rx) = (&mut self.ctl, &mut self.rx);
+        next_step(lagging, false, &self.app, ctl, rx, read, sleep).await
+    }
+
+    /// Feeds what a WebSocket delivered.
+    fn ws_read(&mut self, id: ReqId, read: WsRead, sockets: &mut HashMap<ReqId, WsState>) {
+        let now = self.shared.clock.now();
+        match read.map(|r| r.map(ws::from_message)) {
+            Some(Ok(Incoming::Frame(frame))) => {
+                self.shared.metrics.bytes_in(frame.len());
+                self.session.handle_input(now, Input::WsFrame(id, frame));
+            }
+            Some(Ok(Incoming::Ignore)) => {}
+            Some(Ok(Incoming::Closed)) | Some(Err(_)) | None => {
+                tracing::trace!(?id, "websocket closed");
+                sockets.remove(&id);
+                self.session.handle_input(now, Input::WsClosed(id));
+            }
+        }
+    }
+
+    /// Feeds what the session's WebSockets hold already, without waiting.
+    fn drain_sockets(&mut self, sockets: &mut HashMap<ReqId, WsState>) {
+        let ids: Vec<ReqId> = sockets.keys().copied().collect();
+        for id in ids {
+            for _ in 0..DRAIN_BEFORE_REQUEST {
+                let Some(s) = sockets.get_mut(&id) else { break };
+                let Some(stream) = s.stream.as_mut().filter(|_| !s.close) else {
+                    break;
+                };
+                // A no-op waker: the loop polls again with its own before it waits.
+                let Some(read) = stream.next().now_or_never() else {
+                    break;
+                };
+                self.ws_read(id, read, sockets);
+            }
+        }
     }
 
     fn feed(&mut self, cmd: Cmd, sockets: &mut HashMap<ReqId, WsState>, waiting: &mut Waiting) {
@@ -166,6 +228,7 @@ impl<R: Runtime> Task<R> {
                 body,
                 upgrade,
             } => {
+                self.drain_sockets(sockets);
                 self.pending.insert(
                     id,
                     Pending {
@@ -175,6 +238,13 @@ impl<R: Runtime> Task<R> {
                     },
                 );
                 Input::Request(id, request)
+            }
+            Cmd::PostBody(id, body) if !self.backlog.is_empty() => {
+                if let Some(older) = self.deferred.replace(Cmd::PostBody(id, body)) {
+                    // Not reachable with one POST read at a time; keep the order anyway.
+                    self.feed(older, sockets, waiting);
+                }
+                return;
             }
             Cmd::PostBody(id, body) => {
                 self.shared.metrics.bytes_in(body.len());
@@ -190,13 +260,9 @@ impl<R: Runtime> Task<R> {
             }
             Cmd::WsReady(id, sink) => {
                 let s = sockets.entry(id).or_default();
-                s.sink = Some(sink);
+                s.stream = Some(sink);
                 s.dirty = true;
                 return;
-            }
-            Cmd::WsFrame(id, frame) => {
-                self.shared.metrics.bytes_in(frame.len());
-                Input::WsFrame(id, frame)
             }
             Cmd::WsClosed(id) => {
                 tracing::trace!(?id, "websocket closed");
@@ -212,6 +278,8 @@ impl<R: Runtime> Task<R> {
             Cmd::Close => return self.session.close(now),
             Cmd::Shutdown => return self.session.shutdown(now),
         };
+        // Reading the WebSockets first may have taken a moment.
+        let now = self.shared.clock.now();
         self.session.handle_input(now, input);
     }
 
@@ -229,7 +297,7 @@ impl<R: Runtime> Task<R> {
             // Coalesced writes: one flush per socket per round.
             let mut broken = Vec::new();
             for (id, s) in sockets.iter_mut() {
-                if let Some(sink) = s.sink.as_mut() {
+                if let Some(sink) = s.stream.as_mut() {
                     for m in s.queue.drain(..) {
                         if sink.feed(m).await.is_err() {
                             broken.push(*id);
@@ -244,11 +312,11 @@ impl<R: Runtime> Task<R> {
                         }
                     }
                     if s.close {
-                        let _ = sink.close().await;
+                        let _ = SinkExt::close(sink.as_mut()).await;
                     }
                 }
             }
-            sockets.retain(|_, s| !(s.close && s.sink.is_some()));
+            sockets.retain(|_, s| !(s.close && s.stream.is_some()));
             for id in broken {
                 tracing::trace!(?id, "websocket write failed");
                 sockets.remove(&id);
@@ -283,7 +351,7 @@ impl<R: Runtime> Task<R> {
                         let _ = p.reply.send(up.accept_response(headers));
                         sockets.insert(req, WsState::default());
                         let config = ws::config(self.shared.max_payload);
-                        let ws = run_websocket(up.on_upgrade, req, self.tx.clone(), config);
+                        let ws = open_websocket(up.on_upgrade, req, self.tx.clone(), config);
                         self.shared.clock.runtime().spawn(ws);
                     }
                 }
@@ -292,7 +360,7 @@ impl<R: Runtime> Task<R> {
                 self.shared.metrics.bytes_out(frame.len());
                 if let Some(s) = sockets.get_mut(&ws) {
                     let m = ws::to_message(frame);
-                    match s.sink.as_mut() {
+                    match s.stream.as_mut() {
                         Some(sink) if s.queue.is_empty() => {
                             if sink.feed(m).await.is_ok() {
                                 s.dirty = true;
@@ -368,33 +436,40 @@ async fn read_body(mut body: BoxBody, limit: usize, id: ReqId, tx: mpsc::Sender<
     let _ = tx.send(cmd).await;
 }
 
-async fn run_websocket(
+/// Waits for the `101` to go out, then hands the WebSocket to the session task.
+async fn open_websocket(
     on_upgrade: hyper::upgrade::OnUpgrade,
     id: ReqId,
     tx: mpsc::Sender<Cmd>,
     config: async_tungstenite::tungstenite::protocol::WebSocketConfig,
 ) {
-    let Ok(upgraded) = on_upgrade.await else {
-        let _ = tx.send(Cmd::WsClosed(id)).await;
-        return;
+    let cmd = match on_upgrade.await {
+        Ok(upgraded) => {
+            let io = HyperIo(upgraded);
+            let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+            Cmd::WsReady(id, Box::new(ws))
+        }
+        Err(_) => Cmd::WsClosed(id),
     };
-    let ws = WebSocketStream::from_raw_socket(HyperIo(upgraded), Role::Server, Some(config)).await;
-    let (sink, mut stream) = StreamExt::split(ws);
-    if tx.send(Cmd::WsReady(id, Box::new(sink))).await.is_err() {
-        return;
-    }
-    while let Some(m) = stream.next().await {
-        match m.map(ws::from_message) {
-            Ok(Incoming::Frame(f)) => {
-                if tx.send(Cmd::WsFrame(id, f)).await.is_err() {
-                    return;
-                }
+    let _ = tx.send(cmd).await;
+}
+
+/// The first WebSocket of the session with something to read.
+fn poll_sockets(
+    sockets: &mut HashMap<ReqId, WsState>,
+    cx: &mut Context<'_>,
+) -> Poll<(ReqId, WsRead)> {
+    for (id, s) in sockets.iter_mut() {
+        if s.close {
+            continue;
+        }
+        if let Some(stream) = s.stream.as_mut() {
+            if let Poll::Ready(read) = stream.poll_next_unpin(cx) {
+                return Poll::Ready((*id, read));
             }
-            Ok(Incoming::Ignore) => {}
-            Ok(Incoming::Closed) | Err(_) => break,
         }
     }
-    let _ = tx.send(Cmd::WsClosed(id)).await;
+    Poll::Pending
 }
 
 /// Reports a request whose handler went away before its answer (the client disconnected).

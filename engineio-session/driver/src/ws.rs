@@ -44,7 +44,13 @@ pub(crate) fn config(max_payload: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit))
+        .read_buffer_size(READ_BUFFER)
 }
+
+/// tungstenite's read buffer: allocated per WebSocket and zero-filled up to this size before
+/// every read, so its default (128 KiB) costs an idle session 128 KiB and every message a
+/// 128 KiB memset. Larger messages still grow it to their size.
+const READ_BUFFER: usize = 4096;
 
 /// The parts of an upgrade request the `101` needs, checked as RFC 6455 asks.
 pub(crate) struct Upgrade {

@@ -337,13 +337,15 @@ impl<R: Runtime> EngineIo<R> {
                 let id = self.shared.next_id();
                 let (reply, answer) = oneshot::channel();
                 let fallback = request.clone();
-                let cmd = Cmd::Request {
+                let cmd = Cmd::Request(Box::new(task::RequestCmd {
                     id,
                     request,
-                    reply,
-                    body,
-                    upgrade,
-                };
+                    pending: Pending {
+                        reply,
+                        body,
+                        upgrade,
+                    },
+                }));
                 if tx.send(cmd).await.is_err() {
                     return Handled::Response(self.shared.server().unknown_session(&fallback));
                 }
@@ -367,12 +369,7 @@ impl<R: Runtime> EngineIo<R> {
         mut req: Request<B>,
         hs: engineio_session::HandshakeRequest,
     ) -> Response<Bytes> {
-        let info = RequestInfo {
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            headers: req.headers().clone(),
-            remote_addr: req.extensions().get::<RemoteAddr>().map(|a| a.0),
-        };
+        let info = RequestInfo::detached(&req);
         let verdict = match (&self.shared.allow_request, hs.needs_verdict()) {
             (Some(f), true) => match f(info.clone()).await {
                 Ok(()) => Verdict::Allow,
@@ -437,6 +434,7 @@ impl<R: Runtime> EngineIo<R> {
             transport,
             backlog: Default::default(),
             deferred: None,
+            alarm: Default::default(),
         };
         let span = tracing::info_span!("engineio_session", %sid);
         self.shared

@@ -26,6 +26,26 @@ pub struct RequestInfo {
 }
 
 impl RequestInfo {
+    /// The parts of `req` a session keeps, copied: hyper parses the URI and header values as
+    /// slices of its 8 KiB read buffer, so keeping them as they are would keep that buffer
+    /// alive for the whole session.
+    pub(crate) fn detached<B>(req: &http::Request<B>) -> RequestInfo {
+        let mut headers = HeaderMap::with_capacity(req.headers().len());
+        for (name, value) in req.headers() {
+            let mut copy = http::HeaderValue::from_bytes(value.as_bytes())
+                .unwrap_or_else(|_| http::HeaderValue::from_static(""));
+            copy.set_sensitive(value.is_sensitive());
+            headers.append(name.clone(), copy);
+        }
+        let uri = Uri::try_from(req.uri().to_string()).unwrap_or_else(|_| req.uri().clone());
+        RequestInfo {
+            method: req.method().clone(),
+            uri,
+            headers,
+            remote_addr: req.extensions().get::<RemoteAddr>().map(|a| a.0),
+        }
+    }
+
     /// The first address of `X-Forwarded-For`, as a proxy in front reports the client.
     pub fn forwarded_for(&self) -> Option<&str> {
         self.headers

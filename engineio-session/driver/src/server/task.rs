@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::socket::{transport_code, SocketEvent};
 use super::Shared;
+use crate::clock::Alarm;
 use crate::io::HyperIo;
 use crate::send::{Reply, Waiting};
 use crate::step::{next_step, Step};
@@ -39,15 +40,10 @@ type WsRead = Option<Result<WsMessage, async_tungstenite::tungstenite::Error>>;
 /// for anything a client wrote before that request, bounded against a peer that never stops.
 const DRAIN_BEFORE_REQUEST: usize = 256;
 
-/// What reaches a session task.
+/// What reaches a session task. Kept small (the request is boxed): the channels allocate
+/// their slots in blocks of 32 up front, for every session.
 pub(crate) enum Cmd {
-    Request {
-        id: ReqId,
-        request: SessionRequest,
-        reply: oneshot::Sender<Response<Bytes>>,
-        body: Option<BoxBody>,
-        upgrade: Option<Upgrade>,
-    },
+    Request(Box<RequestCmd>),
     PostBody(ReqId, Bytes),
     PostTooLarge(ReqId),
     Aborted(ReqId),
@@ -61,7 +57,7 @@ pub(crate) enum Cmd {
 impl std::fmt::Debug for Cmd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Cmd::Request { id, request, .. } => write!(f, "Request({id:?}, {:?})", request.kind()),
+            Cmd::Request(r) => write!(f, "Request({:?}, {:?})", r.id, r.request.kind()),
             Cmd::PostBody(id, b) => write!(f, "PostBody({id:?}, {} bytes)", b.len()),
             Cmd::PostTooLarge(id) => write!(f, "PostTooLarge({id:?})"),
             Cmd::Aborted(id) => write!(f, "Aborted({id:?})"),
@@ -72,6 +68,13 @@ impl std::fmt::Debug for Cmd {
             Cmd::Shutdown => f.write_str("Shutdown"),
         }
     }
+}
+
+/// A request for the session, and what its answer needs.
+pub(crate) struct RequestCmd {
+    pub(crate) id: ReqId,
+    pub(crate) request: SessionRequest,
+    pub(crate) pending: Pending,
 }
 
 /// A request waiting for its answer.
@@ -90,7 +93,7 @@ struct WsState {
     dirty: bool,
 }
 
-pub(crate) struct Task<R> {
+pub(crate) struct Task<R: Runtime> {
     pub(crate) session: Session,
     /// Inputs from the network: requests, bodies, frames.
     pub(crate) rx: mpsc::Receiver<Cmd>,
@@ -109,6 +112,8 @@ pub(crate) struct Task<R> {
     /// A POST body that came while the application lagged (at most one: a session reads one
     /// POST at a time), fed once the backlog is empty; its `ok` waits until then.
     pub(crate) deferred: Option<Cmd>,
+    /// The machine's deadline.
+    pub(crate) alarm: Alarm<R>,
 }
 
 impl<R: Runtime> Task<R> {
@@ -126,7 +131,8 @@ impl<R: Runtime> Task<R> {
             }
             if self.backlog.is_empty() {
                 if let Some(cmd) = self.deferred.take() {
-                    self.feed(cmd, &mut sockets, &mut waiting);
+                    let now = self.shared.clock.now();
+                    self.feed(now, cmd, &mut sockets, &mut waiting);
                     continue;
                 }
                 if self.session.is_closed() {
@@ -147,9 +153,9 @@ impl<R: Runtime> Task<R> {
                     self.session.close(now);
                 }
                 Step::Ctl(Some(cmd)) | Step::Net(Some(cmd)) => {
-                    self.feed(cmd, &mut sockets, &mut waiting)
+                    self.feed(now, cmd, &mut sockets, &mut waiting)
                 }
-                Step::Socket((id, read)) => self.ws_read(id, read, &mut sockets),
+                Step::Socket((id, read)) => self.ws_read(now, id, read, &mut sockets),
                 Step::Net(None) => break,
                 Step::Timeout => self.session.handle_timeout(now),
             }
@@ -172,8 +178,9 @@ impl<R: Runtime> Task<R> {
         &mut self,
         sockets: &mut HashMap<ReqId, WsState>,
     ) -> Step<SocketEvent, Cmd, (ReqId, WsRead)> {
-        let shared = self.shared.clone();
-        let sleep = shared.clock.sleep_until(self.session.poll_timeout());
+        let deadline = self.session.poll_timeout();
+        let (alarm, clock) = (&mut self.alarm, &self.shared.clock);
+        let sleep = std::future::poll_fn(|cx| alarm.poll(clock, deadline, cx));
         let lagging = !self.backlog.is_empty();
         let read = |cx: &mut Context<'_>| poll_sockets(sockets, cx);
         // Requests are read even while the application lags: a GET is what lets its sends
@@ -183,8 +190,13 @@ impl<R: Runtime> Task<R> {
     }
 
     /// Feeds what a WebSocket delivered.
-    fn ws_read(&mut self, id: ReqId, read: WsRead, sockets: &mut HashMap<ReqId, WsState>) {
-        let now = self.shared.clock.now();
+    fn ws_read(
+        &mut self,
+        now: engineio_session::Instant,
+        id: ReqId,
+        read: WsRead,
+        sockets: &mut HashMap<ReqId, WsState>,
+    ) {
         match read.map(|r| r.map(ws::from_message)) {
             Some(Ok(Incoming::Frame(frame))) => {
                 self.shared.metrics.bytes_in(frame.len());
@@ -200,7 +212,11 @@ impl<R: Runtime> Task<R> {
     }
 
     /// Feeds what the session's WebSockets hold already, without waiting.
-    fn drain_sockets(&mut self, sockets: &mut HashMap<ReqId, WsState>) {
+    fn drain_sockets(
+        &mut self,
+        now: engineio_session::Instant,
+        sockets: &mut HashMap<ReqId, WsState>,
+    ) {
         let ids: Vec<ReqId> = sockets.keys().copied().collect();
         for id in ids {
             for _ in 0..DRAIN_BEFORE_REQUEST {
@@ -212,37 +228,34 @@ impl<R: Runtime> Task<R> {
                 let Some(read) = stream.next().now_or_never() else {
                     break;
                 };
-                self.ws_read(id, read, sockets);
+                self.ws_read(now, id, read, sockets);
             }
         }
     }
 
-    fn feed(&mut self, cmd: Cmd, sockets: &mut HashMap<ReqId, WsState>, waiting: &mut Waiting) {
+    fn feed(
+        &mut self,
+        now: engineio_session::Instant,
+        cmd: Cmd,
+        sockets: &mut HashMap<ReqId, WsState>,
+        waiting: &mut Waiting,
+    ) {
         tracing::trace!(?cmd, "input");
-        let now = self.shared.clock.now();
         let input = match cmd {
-            Cmd::Request {
-                id,
-                request,
-                reply,
-                body,
-                upgrade,
-            } => {
-                self.drain_sockets(sockets);
-                self.pending.insert(
+            Cmd::Request(r) => {
+                let RequestCmd {
                     id,
-                    Pending {
-                        reply,
-                        body,
-                        upgrade,
-                    },
-                );
+                    request,
+                    pending,
+                } = *r;
+                self.drain_sockets(now, sockets);
+                self.pending.insert(id, pending);
                 Input::Request(id, request)
             }
             Cmd::PostBody(id, body) if !self.backlog.is_empty() => {
                 if let Some(older) = self.deferred.replace(Cmd::PostBody(id, body)) {
                     // Not reachable with one POST read at a time; keep the order anyway.
-                    self.feed(older, sockets, waiting);
+                    self.feed(now, older, sockets, waiting);
                 }
                 return;
             }
@@ -278,8 +291,6 @@ impl<R: Runtime> Task<R> {
             Cmd::Close => return self.session.close(now),
             Cmd::Shutdown => return self.session.shutdown(now),
         };
-        // Reading the WebSockets first may have taken a moment.
-        let now = self.shared.clock.now();
         self.session.handle_input(now, input);
     }
 
@@ -491,5 +502,15 @@ impl<R: Runtime> Drop for AbortGuard<R> {
                 let _ = tx.send(cmd).await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn commands_stay_small() {
+        // Every session's two command channels allocate 32 slots up front.
+        let size = std::mem::size_of::<super::Cmd>();
+        assert!(size <= 48, "Cmd is {size} bytes");
     }
 }

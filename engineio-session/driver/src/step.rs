@@ -20,16 +20,18 @@ pub(crate) enum Step<E, C, W = ()> {
 }
 
 /// Waits for what comes first, in this order of priority: room for the application's next
-/// event (only while events wait, `lagging`), a command, a network input from the loop's own
-/// sockets (`sockets`, only while no event waits: a slow application slows its peer down
-/// instead of growing memory), a network input from the channel (not while `net_paused`),
-/// `sleep`.
+/// event (only while events wait, `lagging`), a command, a wake-up of the loop's own
+/// (`wake`), a network input from the loop's own sockets (`sockets`, only while no event
+/// waits: a slow application slows its peer down instead of growing memory), a network input
+/// from the channel (not while `net_paused`), `sleep`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn next_step<E, C, W>(
     lagging: bool,
     net_paused: bool,
     app: &mpsc::Sender<E>,
     ctl: &mut mpsc::Receiver<C>,
     net: &mut mpsc::Receiver<C>,
+    mut wake: impl FnMut(&mut Context<'_>) -> Poll<W>,
     mut sockets: impl FnMut(&mut Context<'_>) -> Poll<W>,
     sleep: impl Future<Output = ()>,
 ) -> Step<E, C, W> {
@@ -43,6 +45,9 @@ pub(crate) async fn next_step<E, C, W>(
         }
         if let Poll::Ready(cmd) = ctl.poll_recv(cx) {
             return Poll::Ready(Step::Ctl(cmd));
+        }
+        if let Poll::Ready(w) = wake(cx) {
+            return Poll::Ready(Step::Socket(w));
         }
         if !lagging {
             if let Poll::Ready(w) = sockets(cx) {

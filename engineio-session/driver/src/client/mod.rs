@@ -273,7 +273,17 @@ impl<R: Runtime> Driver<R> {
         let lagging = !self.backlog.is_empty();
         let no_sockets = |_: &mut std::task::Context<'_>| std::task::Poll::Pending;
         let (ctl, rx) = (&mut self.ctl, &mut self.rx);
-        next_step(lagging, lagging, &self.events, ctl, rx, no_sockets, sleep).await
+        next_step(
+            lagging,
+            lagging,
+            &self.events,
+            ctl,
+            rx,
+            no_sockets,
+            no_sockets,
+            sleep,
+        )
+        .await
     }
 
     fn feed(&mut self, cmd: Cmd) {

@@ -1,5 +1,6 @@
 //! The server: a hyper service for the Engine.IO path, one task per session.
 
+mod core;
 mod serve;
 mod service;
 mod socket;
@@ -47,7 +48,7 @@ pub(crate) struct Shared<R> {
     server: Mutex<Server>,
     sessions: Mutex<HashMap<Sid, Handle>>,
     pub(crate) clock: Clock<R>,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) max_payload: usize,
     pub(crate) header_read_timeout: Option<Duration>,
     connections: mpsc::Sender<Socket>,
@@ -202,7 +203,7 @@ impl<R: Runtime> Builder<R> {
             server: Mutex::new(Server::with_sid_generator(self.config, sids)),
             sessions: Mutex::new(HashMap::new()),
             clock: Clock::new(self.rt),
-            metrics: Metrics::default(),
+            metrics: Arc::default(),
             max_payload,
             header_read_timeout: self.header_read_timeout,
             connections: tx,
@@ -395,12 +396,15 @@ impl<R: Runtime> EngineIo<R> {
         let (tx, rx) = mpsc::channel(64);
         let (ctl_tx, ctl_rx) = mpsc::channel(64);
         let (app_tx, app_rx) = mpsc::channel(256);
+        let version = session.version();
         let transport = Arc::new(AtomicU8::new(socket::transport_code(session.transport())));
+        let core = core::Core::new(session, self.shared.metrics.clone());
         let socket = Socket {
             sender: SocketSender {
                 sid,
-                version: session.version(),
+                version,
                 cmds: ctl_tx.clone(),
+                core: core.clone(),
                 transport: transport.clone(),
             },
             events: app_rx,
@@ -424,7 +428,7 @@ impl<R: Runtime> EngineIo<R> {
             },
         );
         let task = Task {
-            session,
+            core,
             rx,
             ctl: ctl_rx,
             tx: tx.clone(),

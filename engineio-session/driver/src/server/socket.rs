@@ -9,6 +9,7 @@ use engineio_session::{CloseReason, SendError, Sid};
 use http::{HeaderMap, Method, Uri};
 use tokio::sync::mpsc;
 
+use super::core::Core;
 use super::task::Cmd;
 
 /// The request that opened a session (or asks for one, in `allow_request`).
@@ -97,6 +98,7 @@ pub struct SocketSender {
     pub(crate) sid: Sid,
     pub(crate) version: ProtocolVersion,
     pub(crate) cmds: mpsc::Sender<Cmd>,
+    pub(crate) core: Arc<Core>,
     pub(crate) transport: Arc<AtomicU8>,
 }
 
@@ -157,9 +159,10 @@ impl SocketSender {
     }
 
     /// Sends a message, waiting while the session's send buffer is full; an error if the
-    /// session is closed or the message cannot be encoded on the transport.
+    /// session is closed or the message cannot be encoded on the transport. The message goes
+    /// to the session's machine directly: with room in the buffer this returns at once.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        crate::send::send(&self.cmds, message.into(), Cmd::Send).await
+        self.core.send(message.into()).await
     }
 
     /// Closes the session (`forced close`) after what is queued.

@@ -7,6 +7,7 @@
 //! they reached the server's sockets (a `5` written before a GET is handled before it).
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,19 +16,18 @@ use async_tungstenite::tungstenite::protocol::Role;
 use async_tungstenite::tungstenite::Message as WsMessage;
 use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
-use engineio_session::proto::Message;
-use engineio_session::{Event, Input, ReqId, Session, SessionRequest, Transmit};
+use engineio_session::{Event, Input, ReqId, SessionRequest, Transmit};
 use futures_util::stream::StreamExt;
 use futures_util::{FutureExt, SinkExt};
 use http::Response;
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
+use super::core::Core;
 use super::socket::{transport_code, SocketEvent};
 use super::Shared;
 use crate::clock::Alarm;
 use crate::io::HyperIo;
-use crate::send::{Reply, Waiting};
 use crate::step::{next_step, Step};
 use crate::ws::{self, Incoming, Upgrade};
 use crate::Runtime;
@@ -35,6 +35,14 @@ use crate::Runtime;
 pub(crate) type BoxBody = http_body_util::combinators::UnsyncBoxBody<Bytes, crate::BoxError>;
 type WsStream = WebSocketStream<HyperIo<hyper::upgrade::Upgraded>>;
 type WsRead = Option<Result<WsMessage, async_tungstenite::tungstenite::Error>>;
+
+/// What woke the task besides its channels and timer.
+pub(crate) enum Wake {
+    /// A WebSocket delivered something.
+    Read(ReqId, WsRead),
+    /// The application handed the machine a message.
+    Machine,
+}
 
 /// Most messages read from one WebSocket before a request of the session is handled: enough
 /// for anything a client wrote before that request, bounded against a peer that never stops.
@@ -49,7 +57,6 @@ pub(crate) enum Cmd {
     Aborted(ReqId),
     WsReady(ReqId, Box<WsStream>),
     WsClosed(ReqId),
-    Send(Message, Reply),
     Close,
     Shutdown,
 }
@@ -63,7 +70,6 @@ impl std::fmt::Debug for Cmd {
             Cmd::Aborted(id) => write!(f, "Aborted({id:?})"),
             Cmd::WsReady(id, _) => write!(f, "WsReady({id:?})"),
             Cmd::WsClosed(id) => write!(f, "WsClosed({id:?})"),
-            Cmd::Send(m, _) => write!(f, "Send({} bytes)", m.len()),
             Cmd::Close => f.write_str("Close"),
             Cmd::Shutdown => f.write_str("Shutdown"),
         }
@@ -94,7 +100,7 @@ struct WsState {
 }
 
 pub(crate) struct Task<R: Runtime> {
-    pub(crate) session: Session,
+    pub(crate) core: Arc<Core>,
     /// Inputs from the network: requests, bodies, frames.
     pub(crate) rx: mpsc::Receiver<Cmd>,
     /// Commands from the application and the server: send, close, shutdown. Read even while
@@ -118,24 +124,25 @@ pub(crate) struct Task<R: Runtime> {
 
 impl<R: Runtime> Task<R> {
     pub(crate) async fn run(mut self) {
-        let sid = self.session.sid();
-        let opened_on = self.session.transport();
+        let (sid, opened_on) = {
+            let s = self.core.lock();
+            (s.sid(), s.transport())
+        };
         self.shared.metrics.opened(opened_on);
         let mut sockets: HashMap<ReqId, WsState> = HashMap::new();
-        let mut waiting = Waiting::default();
         let mut app_gone = false;
         loop {
-            self.perform(&mut sockets, &mut waiting).await;
+            self.perform(&mut sockets).await;
             if app_gone {
                 self.backlog.clear();
             }
             if self.backlog.is_empty() {
                 if let Some(cmd) = self.deferred.take() {
                     let now = self.shared.clock.now();
-                    self.feed(now, cmd, &mut sockets, &mut waiting);
+                    self.feed(now, cmd, &mut sockets);
                     continue;
                 }
-                if self.session.is_closed() {
+                if self.core.lock().is_closed() {
                     break;
                 }
             }
@@ -150,14 +157,14 @@ impl<R: Runtime> Task<R> {
                 // The application dropped its socket (or every sender): nobody listens.
                 Step::Permit(None) | Step::Ctl(None) => {
                     app_gone = true;
-                    self.session.close(now);
+                    self.core.lock().close(now);
                 }
-                Step::Ctl(Some(cmd)) | Step::Net(Some(cmd)) => {
-                    self.feed(now, cmd, &mut sockets, &mut waiting)
-                }
-                Step::Socket((id, read)) => self.ws_read(now, id, read, &mut sockets),
+                Step::Ctl(Some(cmd)) | Step::Net(Some(cmd)) => self.feed(now, cmd, &mut sockets),
+                Step::Socket(Wake::Read(id, read)) => self.ws_read(now, id, read, &mut sockets),
+                // A send reached the machine: `perform` writes it.
+                Step::Socket(Wake::Machine) => {}
                 Step::Net(None) => break,
-                Step::Timeout => self.session.handle_timeout(now),
+                Step::Timeout => self.core.lock().handle_timeout(now),
             }
         }
         for (_, mut s) in sockets {
@@ -165,11 +172,14 @@ impl<R: Runtime> Task<R> {
                 let _ = SinkExt::close(sink.as_mut()).await;
             }
         }
-        let reason = self
-            .session
-            .close_reason()
-            .unwrap_or(engineio_session::CloseReason::ServerShuttingDown);
-        self.shared.metrics.closed(self.session.transport(), reason);
+        let (reason, transport) = {
+            let s = self.core.lock();
+            (s.close_reason(), s.transport())
+        };
+        let reason = reason.unwrap_or(engineio_session::CloseReason::ServerShuttingDown);
+        self.shared.metrics.closed(transport, reason);
+        // Senders still waiting for room find the session closed.
+        self.core.room.notify_waiters();
         self.shared.remove(sid);
         tracing::debug!(%sid, reason = reason.as_str(), "session closed");
     }
@@ -177,16 +187,19 @@ impl<R: Runtime> Task<R> {
     async fn next_step(
         &mut self,
         sockets: &mut HashMap<ReqId, WsState>,
-    ) -> Step<SocketEvent, Cmd, (ReqId, WsRead)> {
-        let deadline = self.session.poll_timeout();
+    ) -> Step<SocketEvent, Cmd, Wake> {
+        let deadline = self.core.lock().poll_timeout();
         let (alarm, clock) = (&mut self.alarm, &self.shared.clock);
         let sleep = std::future::poll_fn(|cx| alarm.poll(clock, deadline, cx));
         let lagging = !self.backlog.is_empty();
+        let woken = self.core.wake.notified();
+        let mut woken = std::pin::pin!(woken);
+        let wake = |cx: &mut Context<'_>| woken.as_mut().poll(cx).map(|()| Wake::Machine);
         let read = |cx: &mut Context<'_>| poll_sockets(sockets, cx);
         // Requests are read even while the application lags: a GET is what lets its sends
         // go out (it may be waiting for room), and a POST's body waits in `deferred`.
         let (ctl, rx) = (&mut self.ctl, &mut self.rx);
-        next_step(lagging, false, &self.app, ctl, rx, read, sleep).await
+        next_step(lagging, false, &self.app, ctl, rx, wake, read, sleep).await
     }
 
     /// Feeds what a WebSocket delivered.
@@ -200,13 +213,15 @@ impl<R: Runtime> Task<R> {
         match read.map(|r| r.map(ws::from_message)) {
             Some(Ok(Incoming::Frame(frame))) => {
                 self.shared.metrics.bytes_in(frame.len());
-                self.session.handle_input(now, Input::WsFrame(id, frame));
+                self.core
+                    .lock()
+                    .handle_input(now, Input::WsFrame(id, frame));
             }
             Some(Ok(Incoming::Ignore)) => {}
             Some(Ok(Incoming::Closed)) | Some(Err(_)) | None => {
                 tracing::trace!(?id, "websocket closed");
                 sockets.remove(&id);
-                self.session.handle_input(now, Input::WsClosed(id));
+                self.core.lock().handle_input(now, Input::WsClosed(id));
             }
         }
     }
@@ -238,7 +253,6 @@ impl<R: Runtime> Task<R> {
         now: engineio_session::Instant,
         cmd: Cmd,
         sockets: &mut HashMap<ReqId, WsState>,
-        waiting: &mut Waiting,
     ) {
         tracing::trace!(?cmd, "input");
         let input = match cmd {
@@ -255,7 +269,7 @@ impl<R: Runtime> Task<R> {
             Cmd::PostBody(id, body) if !self.backlog.is_empty() => {
                 if let Some(older) = self.deferred.replace(Cmd::PostBody(id, body)) {
                     // Not reachable with one POST read at a time; keep the order anyway.
-                    self.feed(now, older, sockets, waiting);
+                    self.feed(now, older, sockets);
                 }
                 return;
             }
@@ -282,28 +296,27 @@ impl<R: Runtime> Task<R> {
                 sockets.remove(&id);
                 Input::WsClosed(id)
             }
-            Cmd::Send(message, reply) => {
-                if waiting.offer(message, reply, |m| self.session.send(m)) {
-                    self.shared.metrics.messages_out(1);
-                }
-                return;
-            }
-            Cmd::Close => return self.session.close(now),
-            Cmd::Shutdown => return self.session.shutdown(now),
+            Cmd::Close => return self.core.lock().close(now),
+            Cmd::Shutdown => return self.core.lock().shutdown(now),
         };
-        self.session.handle_input(now, input);
+        self.core.lock().handle_input(now, input);
     }
 
     /// Drains the machine: performs every transmit, delivers every event.
-    async fn perform(&mut self, sockets: &mut HashMap<ReqId, WsState>, waiting: &mut Waiting) {
+    async fn perform(&mut self, sockets: &mut HashMap<ReqId, WsState>) {
         loop {
-            while let Some(t) = self.session.poll_transmit() {
+            // One lock per item: the guard must not live across an `.await`.
+            loop {
+                let t = self.core.lock().poll_transmit();
+                let Some(t) = t else { break };
                 self.transmit(t, sockets).await;
             }
             let mut progressed = false;
-            while let Some(e) = self.session.poll_event() {
+            loop {
+                let e = self.core.lock().poll_event();
+                let Some(e) = e else { break };
                 progressed = true;
-                self.event(e, waiting);
+                self.event(e);
             }
             // Coalesced writes: one flush per socket per round.
             let mut broken = Vec::new();
@@ -333,7 +346,7 @@ impl<R: Runtime> Task<R> {
                 sockets.remove(&id);
                 progressed = true;
                 let now = self.shared.clock.now();
-                self.session.handle_input(now, Input::WsClosed(id));
+                self.core.lock().handle_input(now, Input::WsClosed(id));
             }
             if !progressed {
                 break;
@@ -389,7 +402,7 @@ impl<R: Runtime> Task<R> {
         }
     }
 
-    fn event(&mut self, e: Event, waiting: &mut Waiting) {
+    fn event(&mut self, e: Event) {
         let to_app = match e {
             Event::Message(m) => {
                 self.shared.metrics.message_in();
@@ -397,17 +410,17 @@ impl<R: Runtime> Task<R> {
             }
             Event::Upgraded => {
                 self.shared.metrics.upgraded();
+                let transport = self.core.lock().transport();
                 self.transport
-                    .store(transport_code(self.session.transport()), Ordering::Relaxed);
+                    .store(transport_code(transport), Ordering::Relaxed);
                 Some(SocketEvent::Upgraded)
             }
             Event::Closed(reason) => {
-                waiting.close();
+                self.core.room.notify_waiters();
                 Some(SocketEvent::Closed(reason))
             }
             Event::Flushed { .. } => {
-                let taken = waiting.retry(|m| self.session.send(m));
-                self.shared.metrics.messages_out(taken);
+                self.core.room.notify_waiters();
                 None
             }
             _ => None,
@@ -466,17 +479,14 @@ async fn open_websocket(
 }
 
 /// The first WebSocket of the session with something to read.
-fn poll_sockets(
-    sockets: &mut HashMap<ReqId, WsState>,
-    cx: &mut Context<'_>,
-) -> Poll<(ReqId, WsRead)> {
+fn poll_sockets(sockets: &mut HashMap<ReqId, WsState>, cx: &mut Context<'_>) -> Poll<Wake> {
     for (id, s) in sockets.iter_mut() {
         if s.close {
             continue;
         }
         if let Some(stream) = s.stream.as_mut() {
             if let Poll::Ready(read) = stream.poll_next_unpin(cx) {
-                return Poll::Ready((*id, read));
+                return Poll::Ready(Wake::Read(*id, read));
             }
         }
     }

@@ -20,26 +20,25 @@ pub(crate) enum Step<E, C, W = ()> {
 }
 
 /// Waits for what comes first, in this order of priority: room for the application's next
-/// event (only while events wait, `lagging`), a command, a wake-up of the loop's own
+/// event (only with `permit`, while events wait), a command, a wake-up of the loop's own
 /// (`wake`), a network input from the loop's own sockets (`sockets`, only while no event
 /// waits: a slow application slows its peer down instead of growing memory), a network input
 /// from the channel (not while `net_paused`), `sleep`.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn next_step<E, C, W>(
-    lagging: bool,
+    permit: Option<&mpsc::Sender<E>>,
     net_paused: bool,
-    app: &mpsc::Sender<E>,
     ctl: &mut mpsc::Receiver<C>,
     net: &mut mpsc::Receiver<C>,
     mut wake: impl FnMut(&mut Context<'_>) -> Poll<W>,
     mut sockets: impl FnMut(&mut Context<'_>) -> Poll<W>,
     sleep: impl Future<Output = ()>,
 ) -> Step<E, C, W> {
+    let lagging = permit.is_some();
     let mut sleep = std::pin::pin!(sleep);
-    let mut permit = std::pin::pin!(app.clone().reserve_owned());
+    let mut reserve = permit.map(|app| Box::pin(app.clone().reserve_owned()));
     std::future::poll_fn(|cx| {
-        if lagging {
-            if let Poll::Ready(p) = permit.as_mut().poll(cx) {
+        if let Some(reserve) = reserve.as_mut() {
+            if let Poll::Ready(p) = reserve.as_mut().poll(cx) {
                 return Poll::Ready(Step::Permit(p.ok()));
             }
         }

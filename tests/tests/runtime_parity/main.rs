@@ -6,6 +6,7 @@
 
 mod harness;
 mod hostile;
+mod lagging;
 mod loopback;
 mod tls;
 
@@ -30,6 +31,7 @@ macro_rules! on_both_runtimes {
 
 mod tests {
     pub(crate) use crate::hostile::*;
+    pub(crate) use crate::lagging::*;
     pub(crate) use crate::loopback::*;
     pub(crate) use crate::tls::*;
 }
@@ -46,4 +48,5 @@ on_both_runtimes!(
     slow_request_headers_are_cut_off,
     a_full_send_buffer_makes_send_wait,
     the_client_speaks_tls_with_the_applications_roots,
+    a_lagging_application_slows_its_client_down,
 );

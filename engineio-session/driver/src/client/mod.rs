@@ -274,9 +274,8 @@ impl<R: Runtime> Driver<R> {
         let no_sockets = |_: &mut std::task::Context<'_>| std::task::Poll::Pending;
         let (ctl, rx) = (&mut self.ctl, &mut self.rx);
         next_step(
+            lagging.then_some(&self.events),
             lagging,
-            lagging,
-            &self.events,
             ctl,
             rx,
             no_sockets,

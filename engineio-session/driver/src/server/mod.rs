@@ -395,7 +395,6 @@ impl<R: Runtime> EngineIo<R> {
         };
         let (tx, rx) = mpsc::channel(64);
         let (ctl_tx, ctl_rx) = mpsc::channel(64);
-        let (app_tx, app_rx) = mpsc::channel(256);
         let version = session.version();
         let transport = Arc::new(AtomicU8::new(socket::transport_code(session.transport())));
         let core = core::Core::new(session, self.shared.metrics.clone());
@@ -407,7 +406,6 @@ impl<R: Runtime> EngineIo<R> {
                 core: core.clone(),
                 transport: transport.clone(),
             },
-            events: app_rx,
             request: Arc::new(info),
         };
         let (reply, answer) = oneshot::channel();
@@ -432,11 +430,9 @@ impl<R: Runtime> EngineIo<R> {
             rx,
             ctl: ctl_rx,
             tx: tx.clone(),
-            app: app_tx,
             shared: self.shared.clone(),
             pending,
             transport,
-            backlog: Default::default(),
             deferred: None,
             alarm: Default::default(),
         };

@@ -88,8 +88,13 @@ pub(crate) fn transport_code(t: Transport) -> u8 {
 #[derive(Debug)]
 pub struct Socket {
     pub(crate) sender: SocketSender,
-    pub(crate) events: mpsc::Receiver<SocketEvent>,
     pub(crate) request: Arc<RequestInfo>,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.sender.core.drop_app();
+    }
 }
 
 /// A cloneable handle for sending on a session.
@@ -125,7 +130,7 @@ impl Socket {
 
     /// The next event; `None` after [`SocketEvent::Closed`].
     pub async fn recv(&mut self) -> Option<SocketEvent> {
-        self.events.recv().await
+        std::future::poll_fn(|cx| self.sender.core.poll_recv(cx)).await
     }
 
     /// Sends a message, waiting while the session's send buffer is full.

@@ -6,7 +6,7 @@
 //! already waiting on those WebSockets, so the machine sees the session's inputs in the order
 //! they reached the server's sockets (a `5` written before a GET is handled before it).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -107,16 +107,12 @@ pub(crate) struct Task<R: Runtime> {
     /// the application lags, so its `send` never waits on its own `recv`.
     pub(crate) ctl: mpsc::Receiver<Cmd>,
     pub(crate) tx: mpsc::Sender<Cmd>,
-    pub(crate) app: mpsc::Sender<SocketEvent>,
     pub(crate) shared: Arc<Shared<R>>,
     pub(crate) pending: HashMap<ReqId, Pending>,
     pub(crate) transport: Arc<AtomicU8>,
-    /// Events the application has not taken yet. While any wait, the WebSockets are not read
-    /// and POST bodies wait in `deferred`: a slow application slows its client down instead
-    /// of growing memory.
-    pub(crate) backlog: VecDeque<SocketEvent>,
     /// A POST body that came while the application lagged (at most one: a session reads one
-    /// POST at a time), fed once the backlog is empty; its `ok` waits until then.
+    /// POST at a time), fed once it caught up; its `ok` waits until then. (While it lags, the
+    /// WebSockets are not read either.)
     pub(crate) deferred: Option<Cmd>,
     /// The machine's deadline.
     pub(crate) alarm: Alarm<R>,
@@ -133,29 +129,30 @@ impl<R: Runtime> Task<R> {
         let mut app_gone = false;
         loop {
             self.perform(&mut sockets).await;
-            if app_gone {
-                self.backlog.clear();
+            if !app_gone && self.core.app_dropped() {
+                // The application dropped its socket: nobody listens.
+                app_gone = true;
+                let now = self.shared.clock.now();
+                self.core.lock().close(now);
+                continue;
             }
-            if self.backlog.is_empty() {
+            if self.deferred.is_some() && !self.core.lagging() {
                 if let Some(cmd) = self.deferred.take() {
                     let now = self.shared.clock.now();
                     self.feed(now, cmd, &mut sockets);
                     continue;
                 }
-                if self.core.lock().is_closed() {
-                    break;
-                }
+            }
+            if self.deferred.is_none() && self.core.lock().is_closed() {
+                break;
             }
             let step = self.next_step(&mut sockets).await;
             let now = self.shared.clock.now();
             match step {
-                Step::Permit(Some(permit)) => {
-                    if let Some(ev) = self.backlog.pop_front() {
-                        permit.send(ev);
-                    }
-                }
-                // The application dropped its socket (or every sender): nobody listens.
-                Step::Permit(None) | Step::Ctl(None) => {
+                // The application has its events another way.
+                Step::Permit(_) => {}
+                // Every sender is gone (the socket with them): nobody listens.
+                Step::Ctl(None) => {
                     app_gone = true;
                     self.core.lock().close(now);
                 }
@@ -178,8 +175,10 @@ impl<R: Runtime> Task<R> {
         };
         let reason = reason.unwrap_or(engineio_session::CloseReason::ServerShuttingDown);
         self.shared.metrics.closed(transport, reason);
-        // Senders still waiting for room find the session closed.
+        // Senders still waiting for room find the session closed; `recv` ends after the
+        // queued events.
         self.core.room.notify_waiters();
+        self.core.end();
         self.shared.remove(sid);
         tracing::debug!(%sid, reason = reason.as_str(), "session closed");
     }
@@ -191,15 +190,23 @@ impl<R: Runtime> Task<R> {
         let deadline = self.core.lock().poll_timeout();
         let (alarm, clock) = (&mut self.alarm, &self.shared.clock);
         let sleep = std::future::poll_fn(|cx| alarm.poll(clock, deadline, cx));
-        let lagging = !self.backlog.is_empty();
+        let lagging = self.core.lagging();
         let woken = self.core.wake.notified();
         let mut woken = std::pin::pin!(woken);
         let wake = |cx: &mut Context<'_>| woken.as_mut().poll(cx).map(|()| Wake::Machine);
-        let read = |cx: &mut Context<'_>| poll_sockets(sockets, cx);
+        // While the application lags, the WebSockets are not read (its `recv` wakes the task
+        // when it catches up).
+        let read = |cx: &mut Context<'_>| {
+            if lagging {
+                Poll::Pending
+            } else {
+                poll_sockets(sockets, cx)
+            }
+        };
         // Requests are read even while the application lags: a GET is what lets its sends
         // go out (it may be waiting for room), and a POST's body waits in `deferred`.
         let (ctl, rx) = (&mut self.ctl, &mut self.rx);
-        next_step(lagging, false, &self.app, ctl, rx, wake, read, sleep).await
+        next_step::<SocketEvent, _, _>(None, false, ctl, rx, wake, read, sleep).await
     }
 
     /// Feeds what a WebSocket delivered.
@@ -266,7 +273,7 @@ impl<R: Runtime> Task<R> {
                 self.pending.insert(id, pending);
                 Input::Request(id, request)
             }
-            Cmd::PostBody(id, body) if !self.backlog.is_empty() => {
+            Cmd::PostBody(id, body) if self.core.lagging() => {
                 if let Some(older) = self.deferred.replace(Cmd::PostBody(id, body)) {
                     // Not reachable with one POST read at a time; keep the order anyway.
                     self.feed(now, older, sockets);
@@ -426,7 +433,7 @@ impl<R: Runtime> Task<R> {
             _ => None,
         };
         if let Some(ev) = to_app {
-            self.backlog.push_back(ev);
+            self.core.push_event(ev);
         }
     }
 }

@@ -35,49 +35,30 @@ engineio_tests::runtime_tests!(
     many_tiny_packets_v3
 );
 
-/// The same tests against the reference server.
-mod reference {
-    use super::*;
-
-    fn node() -> ServerProcess {
-        ServerProcess::node_engineio(&[])
-    }
-
-    #[test]
-    fn close_packet_with_a_parked_get() {
-        super::close_packet_with_a_parked_get_on(&node());
-    }
-
-    #[test]
-    fn second_websocket_after_upgrade() {
-        super::second_websocket_after_upgrade_on(&node());
-    }
-
-    #[test]
-    fn second_websocket_while_upgrading() {
-        super::second_websocket_while_upgrading_on(&node());
-    }
-
-    #[test]
-    fn upgrade_frames_come_before_a_later_get() {
-        super::upgrade_frames_come_before_a_later_get_on(&node());
-    }
-
-    #[test]
-    fn invalid_websocket_key() {
-        super::invalid_websocket_key_on(&node());
-    }
-
-    #[test]
-    fn many_tiny_packets_v4() {
-        super::many_tiny_packets_v4_on(&node());
-    }
-
-    #[test]
-    fn many_tiny_packets_v3() {
-        super::many_tiny_packets_v3_on(&node());
-    }
+/// The same tests against the reference server: `reference::NAME` runs `NAME_on` against
+/// the Node `engine.io` server.
+macro_rules! reference_tests {
+    ($($name:ident => $on:ident),+ $(,)?) => {
+        mod reference {
+            $(
+                #[test]
+                fn $name() {
+                    super::$on(&engineio_tests::ServerProcess::node_engineio(&[]));
+                }
+            )+
+        }
+    };
 }
+
+reference_tests!(
+    close_packet_with_a_parked_get => close_packet_with_a_parked_get_on,
+    second_websocket_after_upgrade => second_websocket_after_upgrade_on,
+    second_websocket_while_upgrading => second_websocket_while_upgrading_on,
+    upgrade_frames_come_before_a_later_get => upgrade_frames_come_before_a_later_get_on,
+    invalid_websocket_key => invalid_websocket_key_on,
+    many_tiny_packets_v4 => many_tiny_packets_v4_on,
+    many_tiny_packets_v3 => many_tiny_packets_v3_on,
+);
 
 /// Our echo server on `rt`, accepting v3 too (as the reference server of these tests does).
 fn ours(rt: Runtime) -> ServerProcess {

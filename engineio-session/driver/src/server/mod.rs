@@ -21,6 +21,7 @@ use bytes::Bytes;
 use engineio_session::proto::Transport;
 use engineio_session::{RandomSids, ReqId, RequestKind, Route, Server, ServerConfig, Sid, Verdict};
 use http::{Request, Response};
+use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use crate::clock::Clock;
@@ -331,7 +332,7 @@ impl<R: Runtime> EngineIo<R> {
                     _ => None,
                 };
                 let body = match request.kind() {
-                    RequestKind::Post { .. } => Some(task::PostBody::read_small(req).await),
+                    RequestKind::Post { .. } => Some(box_body(req.into_body())),
                     _ => None,
                 };
                 let id = self.shared.next_id();
@@ -449,6 +450,14 @@ impl<R: Runtime> EngineIo<R> {
             r
         })
     }
+}
+
+fn box_body<B>(body: B) -> task::BoxBody
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::BoxError>,
+{
+    body.map_err(Into::into).boxed_unsync()
 }
 
 #[cfg(test)]

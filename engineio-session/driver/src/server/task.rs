@@ -86,52 +86,8 @@ pub(crate) struct RequestCmd {
 /// A request waiting for its answer.
 pub(crate) struct Pending {
     pub(crate) reply: oneshot::Sender<Response<Bytes>>,
-    pub(crate) body: Option<PostBody>,
+    pub(crate) body: Option<BoxBody>,
     pub(crate) upgrade: Option<Upgrade>,
-}
-
-/// Bodies up to this size (by their `Content-Length`) are read by the request's handler before
-/// the session sees the request, so the machine's `ReadBody` is answered at once (no task and
-/// no channel hop per POST); larger ones, and bodies of unknown length, are read only when the
-/// machine asks, with its limit. Polling POSTs are small: a browser's carry a few messages.
-const EAGER_BODY: u64 = 64 * 1024;
-
-/// A POST's body, for the machine's `ReadBody`.
-pub(crate) enum PostBody {
-    /// Not read yet.
-    Stream(BoxBody),
-    /// Read whole by the handler.
-    Read(Bytes),
-    /// The client went away while the handler read it.
-    Failed,
-}
-
-impl PostBody {
-    /// Reads `req`'s body now if its `Content-Length` says it is small.
-    pub(crate) async fn read_small<B>(req: http::Request<B>) -> PostBody
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<crate::BoxError>,
-    {
-        let small = req
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|n| n <= EAGER_BODY);
-        let body = req.into_body();
-        if !small {
-            return PostBody::Stream(body.map_err(Into::into).boxed_unsync());
-        }
-        // The length was announced: hyper holds the body to it.
-        match http_body_util::Limited::new(body, EAGER_BODY as usize)
-            .collect()
-            .await
-        {
-            Ok(collected) => PostBody::Read(collected.to_bytes()),
-            Err(_) => PostBody::Failed,
-        }
-    }
 }
 
 /// A WebSocket of the session: frames wait here until the upgrade completes.
@@ -415,21 +371,10 @@ impl<R: Runtime> Task<R> {
             }
             Transmit::ReadBody { req, limit } => {
                 let body = self.pending.get_mut(&req).and_then(|p| p.body.take());
-                // What the reading task would have sent, fed the same way (it waits while
-                // the application lags).
-                let cmd = match body {
-                    Some(PostBody::Stream(body)) => {
-                        let rt = self.shared.clock.runtime();
-                        rt.spawn(read_body(body, limit, req, self.tx.clone()));
-                        return;
-                    }
-                    Some(PostBody::Read(body)) if body.len() > limit => Cmd::PostTooLarge(req),
-                    Some(PostBody::Read(body)) => Cmd::PostBody(req, body),
-                    Some(PostBody::Failed) => Cmd::Aborted(req),
-                    None => return,
-                };
-                let now = self.shared.clock.now();
-                self.feed(now, cmd, sockets);
+                if let Some(body) = body {
+                    let rt = self.shared.clock.runtime();
+                    rt.spawn(read_body(body, limit, req, self.tx.clone()));
+                }
             }
             Transmit::AcceptWebSocket { req, headers } => {
                 if let Some(mut p) = self.pending.remove(&req) {

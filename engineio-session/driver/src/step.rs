@@ -27,7 +27,7 @@ pub(crate) enum Step<E, C, W = ()> {
 pub(crate) async fn next_step<E, C, W>(
     permit: Option<&mpsc::Sender<E>>,
     net_paused: bool,
-    ctl: &mut mpsc::Receiver<C>,
+    mut ctl: Option<&mut mpsc::Receiver<C>>,
     net: &mut mpsc::Receiver<C>,
     mut wake: impl FnMut(&mut Context<'_>) -> Poll<W>,
     mut sockets: impl FnMut(&mut Context<'_>) -> Poll<W>,
@@ -42,8 +42,10 @@ pub(crate) async fn next_step<E, C, W>(
                 return Poll::Ready(Step::Permit(p.ok()));
             }
         }
-        if let Poll::Ready(cmd) = ctl.poll_recv(cx) {
-            return Poll::Ready(Step::Ctl(cmd));
+        if let Some(ctl) = ctl.as_mut() {
+            if let Poll::Ready(cmd) = ctl.poll_recv(cx) {
+                return Poll::Ready(Step::Ctl(cmd));
+            }
         }
         if let Poll::Ready(w) = wake(cx) {
             return Poll::Ready(Step::Socket(w));

@@ -132,7 +132,7 @@ impl<R: Runtime> Client<R> {
             http,
             cmds: cmd_tx,
             rx: cmd_rx,
-            ctl: ctl_rx,
+            ctl: Some(ctl_rx),
             events: ev_tx,
             backlog: Default::default(),
             open: Some(open_tx),
@@ -218,8 +218,9 @@ struct Driver<R> {
     cmds: mpsc::Sender<Cmd>,
     /// Network inputs.
     rx: mpsc::Receiver<Cmd>,
-    /// The application's commands, read even while it lags on events.
-    ctl: mpsc::Receiver<Cmd>,
+    /// The application's commands, read even while it lags on events; `None` once every
+    /// sender is gone (a closed channel is ready forever: polling it again would spin).
+    ctl: Option<mpsc::Receiver<Cmd>>,
     events: mpsc::Sender<ClientSocketEvent>,
     /// Events the application has not taken; network inputs wait while any do.
     backlog: std::collections::VecDeque<ClientSocketEvent>,
@@ -250,6 +251,8 @@ impl<R: Runtime> Driver<R> {
                 }
                 Step::Ctl(Some(cmd)) | Step::Net(Some(cmd)) => self.feed(cmd),
                 Step::Ctl(None) | Step::Net(None) => {
+                    // The application is gone (it holds no sender any more).
+                    self.ctl = None;
                     let now = self.clock.now();
                     self.session.close(now);
                 }
@@ -272,7 +275,7 @@ impl<R: Runtime> Driver<R> {
         let sleep = clock.sleep_until(self.session.poll_timeout());
         let lagging = !self.backlog.is_empty();
         let no_sockets = |_: &mut std::task::Context<'_>| std::task::Poll::Pending;
-        let (ctl, rx) = (&mut self.ctl, &mut self.rx);
+        let (ctl, rx) = (self.ctl.as_mut(), &mut self.rx);
         next_step(
             lagging.then_some(&self.events),
             lagging,

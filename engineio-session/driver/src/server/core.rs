@@ -6,6 +6,7 @@
 //! a sender wait, for the task to report a flush.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -33,9 +34,16 @@ struct AppQueue {
     dropped: bool,
 }
 
+/// What the application or the server asked of the session, for the task to do.
+pub(crate) const CLOSE: u8 = 1;
+/// See [`CLOSE`].
+pub(crate) const SHUTDOWN: u8 = 2;
+
 pub(crate) struct Core {
     session: Mutex<Session>,
     app: Mutex<AppQueue>,
+    /// [`CLOSE`] and [`SHUTDOWN`] requests not yet done.
+    requests: AtomicU8,
     /// Wakes the session task: the machine has something new to transmit.
     pub(crate) wake: Notify,
     /// Wakes senders waiting for room: a flush, or the close.
@@ -54,6 +62,7 @@ impl Core {
         Arc::new(Core {
             session: Mutex::new(session),
             app: Mutex::default(),
+            requests: AtomicU8::new(0),
             wake: Notify::new(),
             room: Notify::new(),
             metrics,
@@ -87,6 +96,20 @@ impl Core {
 
     fn app(&self) -> MutexGuard<'_, AppQueue> {
         self.app.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks the task to close the session ([`CLOSE`]) or shut it down ([`SHUTDOWN`]).
+    pub(crate) fn request(&self, what: u8) {
+        self.requests.fetch_or(what, Ordering::AcqRel);
+        self.wake.notify_one();
+    }
+
+    /// The requests not yet done, taken.
+    pub(crate) fn take_requests(&self) -> u8 {
+        if self.requests.load(Ordering::Acquire) == 0 {
+            return 0;
+        }
+        self.requests.swap(0, Ordering::AcqRel)
     }
 
     /// Queues an event for the application (dropped if the `Socket` is gone).

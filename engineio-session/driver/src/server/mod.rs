@@ -36,11 +36,11 @@ type AllowRequest = Arc<
         + Sync,
 >;
 
-/// A session task's two inboxes.
+/// A session task's inbox for the network, and its shared state.
 #[derive(Clone)]
 struct Handle {
     net: mpsc::Sender<Cmd>,
-    ctl: mpsc::Sender<Cmd>,
+    core: Arc<core::Core>,
 }
 
 /// What every session task and request handler share.
@@ -289,7 +289,7 @@ impl<R: Runtime> EngineIo<R> {
         self.shared.server().shutdown();
         let senders: Vec<_> = self.shared.sessions().values().cloned().collect();
         for s in senders {
-            let _ = s.ctl.send(Cmd::Shutdown).await;
+            s.core.request(core::SHUTDOWN);
         }
         let wait = async {
             loop {
@@ -394,7 +394,6 @@ impl<R: Runtime> EngineIo<R> {
             Err(r) => return r,
         };
         let (tx, rx) = mpsc::channel(64);
-        let (ctl_tx, ctl_rx) = mpsc::channel(64);
         let version = session.version();
         let transport = Arc::new(AtomicU8::new(socket::transport_code(session.transport())));
         let core = core::Core::new(session, self.shared.metrics.clone());
@@ -402,7 +401,6 @@ impl<R: Runtime> EngineIo<R> {
             sender: SocketSender {
                 sid,
                 version,
-                cmds: ctl_tx.clone(),
                 core: core.clone(),
                 transport: transport.clone(),
             },
@@ -422,13 +420,12 @@ impl<R: Runtime> EngineIo<R> {
             sid,
             Handle {
                 net: tx.clone(),
-                ctl: ctl_tx.clone(),
+                core: core.clone(),
             },
         );
         let task = Task {
             core,
             rx,
-            ctl: ctl_rx,
             tx: tx.clone(),
             shared: self.shared.clone(),
             pending,
@@ -441,9 +438,8 @@ impl<R: Runtime> EngineIo<R> {
             .clock
             .runtime()
             .spawn(tracing::Instrument::instrument(task.run(), span));
-        if self.shared.connections.send(socket).await.is_err() {
-            let _ = ctl_tx.send(Cmd::Close).await;
-        }
+        // Nobody accepts sessions any more: the socket is dropped, which closes the session.
+        let _ = self.shared.connections.send(socket).await;
         answer.await.unwrap_or_else(|_| {
             let mut r = Response::new(Bytes::new());
             *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;

@@ -7,10 +7,8 @@ use std::sync::Arc;
 use engineio_session::proto::{Message, ProtocolVersion, Transport};
 use engineio_session::{CloseReason, SendError, Sid};
 use http::{HeaderMap, Method, Uri};
-use tokio::sync::mpsc;
 
 use super::core::Core;
-use super::task::Cmd;
 
 /// The request that opened a session (or asks for one, in `allow_request`).
 #[derive(Clone, Debug)]
@@ -102,7 +100,6 @@ impl Drop for Socket {
 pub struct SocketSender {
     pub(crate) sid: Sid,
     pub(crate) version: ProtocolVersion,
-    pub(crate) cmds: mpsc::Sender<Cmd>,
     pub(crate) core: Arc<Core>,
     pub(crate) transport: Arc<AtomicU8>,
 }
@@ -172,6 +169,6 @@ impl SocketSender {
 
     /// Closes the session (`forced close`) after what is queued.
     pub async fn close(&self) {
-        let _ = self.cmds.send(Cmd::Close).await;
+        self.core.request(super::core::CLOSE);
     }
 }

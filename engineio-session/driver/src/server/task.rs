@@ -23,7 +23,7 @@ use http::Response;
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
-use super::core::Core;
+use super::core::{Core, SHUTDOWN};
 use super::socket::{transport_code, SocketEvent};
 use super::Shared;
 use crate::clock::Alarm;
@@ -52,26 +52,22 @@ const DRAIN_BEFORE_REQUEST: usize = 256;
 /// their slots in blocks of 32 up front, for every session.
 pub(crate) enum Cmd {
     Request(Box<RequestCmd>),
-    PostBody(ReqId, Bytes),
+    PostBody(Box<(ReqId, Bytes)>),
     PostTooLarge(ReqId),
     Aborted(ReqId),
     WsReady(ReqId, Box<WsStream>),
     WsClosed(ReqId),
-    Close,
-    Shutdown,
 }
 
 impl std::fmt::Debug for Cmd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Cmd::Request(r) => write!(f, "Request({:?}, {:?})", r.id, r.request.kind()),
-            Cmd::PostBody(id, b) => write!(f, "PostBody({id:?}, {} bytes)", b.len()),
+            Cmd::PostBody(b) => write!(f, "PostBody({:?}, {} bytes)", b.0, b.1.len()),
             Cmd::PostTooLarge(id) => write!(f, "PostTooLarge({id:?})"),
             Cmd::Aborted(id) => write!(f, "Aborted({id:?})"),
             Cmd::WsReady(id, _) => write!(f, "WsReady({id:?})"),
             Cmd::WsClosed(id) => write!(f, "WsClosed({id:?})"),
-            Cmd::Close => f.write_str("Close"),
-            Cmd::Shutdown => f.write_str("Shutdown"),
         }
     }
 }
@@ -103,9 +99,6 @@ pub(crate) struct Task<R: Runtime> {
     pub(crate) core: Arc<Core>,
     /// Inputs from the network: requests, bodies, frames.
     pub(crate) rx: mpsc::Receiver<Cmd>,
-    /// Commands from the application and the server: send, close, shutdown. Read even while
-    /// the application lags, so its `send` never waits on its own `recv`.
-    pub(crate) ctl: mpsc::Receiver<Cmd>,
     pub(crate) tx: mpsc::Sender<Cmd>,
     pub(crate) shared: Arc<Shared<R>>,
     pub(crate) pending: HashMap<ReqId, Pending>,
@@ -129,6 +122,17 @@ impl<R: Runtime> Task<R> {
         let mut app_gone = false;
         loop {
             self.perform(&mut sockets).await;
+            let requests = self.core.take_requests();
+            if requests != 0 {
+                let now = self.shared.clock.now();
+                let mut session = self.core.lock();
+                if requests & SHUTDOWN != 0 {
+                    session.shutdown(now);
+                } else {
+                    session.close(now);
+                }
+                continue;
+            }
             if !app_gone && self.core.app_dropped() {
                 // The application dropped its socket: nobody listens.
                 app_gone = true;
@@ -205,8 +209,7 @@ impl<R: Runtime> Task<R> {
         };
         // Requests are read even while the application lags: a GET is what lets its sends
         // go out (it may be waiting for room), and a POST's body waits in `deferred`.
-        let (ctl, rx) = (&mut self.ctl, &mut self.rx);
-        next_step::<SocketEvent, _, _>(None, false, ctl, rx, wake, read, sleep).await
+        next_step::<SocketEvent, _, _>(None, false, None, &mut self.rx, wake, read, sleep).await
     }
 
     /// Feeds what a WebSocket delivered.
@@ -273,14 +276,15 @@ impl<R: Runtime> Task<R> {
                 self.pending.insert(id, pending);
                 Input::Request(id, request)
             }
-            Cmd::PostBody(id, body) if self.core.lagging() => {
-                if let Some(older) = self.deferred.replace(Cmd::PostBody(id, body)) {
+            Cmd::PostBody(body) if self.core.lagging() => {
+                if let Some(older) = self.deferred.replace(Cmd::PostBody(body)) {
                     // Not reachable with one POST read at a time; keep the order anyway.
                     self.feed(now, older, sockets);
                 }
                 return;
             }
-            Cmd::PostBody(id, body) => {
+            Cmd::PostBody(body) => {
+                let (id, body) = *body;
                 self.shared.metrics.bytes_in(body.len());
                 Input::PostBody(id, body)
             }
@@ -303,8 +307,6 @@ impl<R: Runtime> Task<R> {
                 sockets.remove(&id);
                 Input::WsClosed(id)
             }
-            Cmd::Close => return self.core.lock().close(now),
-            Cmd::Shutdown => return self.core.lock().shutdown(now),
         };
         self.core.lock().handle_input(now, input);
     }
@@ -450,7 +452,7 @@ async fn read_body(mut body: BoxBody, limit: usize, id: ReqId, tx: mpsc::Sender<
                     1 => chunks.pop().unwrap_or_default(),
                     _ => Bytes::from(chunks.concat()),
                 };
-                break Cmd::PostBody(id, body);
+                break Cmd::PostBody(Box::new((id, body)));
             }
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
@@ -528,6 +530,6 @@ mod tests {
     fn commands_stay_small() {
         // Every session's two command channels allocate 32 slots up front.
         let size = std::mem::size_of::<super::Cmd>();
-        assert!(size <= 48, "Cmd is {size} bytes");
+        assert!(size <= 24, "Cmd is {size} bytes");
     }
 }

@@ -2,8 +2,10 @@
 //! driver loop per session (server) or connection (client), over a tiny [`Runtime`] trait.
 //!
 //! The protocol lives in [`engineio_session`]; this crate only moves bytes and timers for
-//! its machines: one task per session owns the session machine, HTTP handlers and WebSocket
-//! readers feed it over channels, and it performs what the machine asks. `engineio-tokio`
+//! its machines. On the server, one task per session drives the session machine: HTTP
+//! handlers hand it requests over a channel, it reads and writes the session's WebSockets
+//! itself, and the application's handles share the machine with it behind a lock (a `send`
+//! goes to the machine directly, events come back through a queue). `engineio-tokio`
 //! and `engineio-smol` implement [`Runtime`] and name these types for their runtime, so
 //! both behave the same, and a custom event loop can be plugged in the same way.
 //!

@@ -1,4 +1,5 @@
-//! The application's `send`, the same for server sessions and client connections.
+//! The client's `send`: a command to its driver loop with a reply. (A server session's `send`
+//! hands the message to the machine directly: `server/core.rs`.)
 
 use std::collections::VecDeque;
 
@@ -23,8 +24,7 @@ pub(crate) async fn send<C>(
     rx.await.unwrap_or(Err(SendError::Closed))
 }
 
-/// Sends waiting for room in a machine's send buffer, in order (the server's session task
-/// and the client's driver alike).
+/// Sends waiting for room in the client machine's send buffer, in order.
 #[derive(Default)]
 pub(crate) struct Waiting(VecDeque<(Message, Reply)>);
 

@@ -26,7 +26,7 @@ use std::time::Instant;
 pub use engineio_driver::{
     proto, session, BoxError, ClientSender, ClientSocketEvent, CloseReason, ConnectError,
     Connections, Handled, Metrics, MetricsSnapshot, NotFound, RemoteAddr, RequestInfo, SendError,
-    ServerConfig, Sid, Socket, SocketEvent, SocketSender,
+    SendId, ServerConfig, Sid, Socket, SocketEvent, SocketSender,
 };
 
 /// The smol runtime, as the driver uses it: tasks on smol's global executor (or on an

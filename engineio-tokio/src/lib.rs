@@ -22,7 +22,7 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 pub use engineio_driver::{
     proto, session, BoxError, ClientSender, ClientSocketEvent, CloseReason, ConnectError,
     Connections, Handled, Metrics, MetricsSnapshot, NotFound, RemoteAddr, RequestInfo, SendError,
-    ServerConfig, Sid, Socket, SocketEvent, SocketSender,
+    SendId, ServerConfig, Sid, Socket, SocketEvent, SocketSender,
 };
 
 /// The Tokio runtime, as the driver uses it: `tokio::spawn`, `tokio::time` (so a paused

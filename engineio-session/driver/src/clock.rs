@@ -35,14 +35,6 @@ impl<R: Runtime> Clock<R> {
     pub(crate) fn deadline(&self, at: Instant) -> std::time::Instant {
         self.epoch + at.since_epoch()
     }
-
-    /// Resolves at the machine deadline `at`, or never if there is none.
-    pub(crate) async fn sleep_until(&self, at: Option<Instant>) {
-        match at {
-            Some(t) => self.rt.sleep_until(self.deadline(t)).await,
-            None => std::future::pending().await,
-        }
-    }
 }
 
 /// One timer for a machine's deadline, re-armed only when the deadline moves (not on every

@@ -19,18 +19,19 @@
 
 mod client;
 mod clock;
+mod core;
 mod io;
 mod metrics;
 mod runtime;
-mod send;
 mod server;
 mod step;
+mod websockets;
 mod ws;
 
 pub use client::{Client, ClientSender, ClientSocketEvent, ConnectError};
 pub use engineio_session as session;
 pub use engineio_session::proto;
-pub use engineio_session::{CloseReason, SendError, ServerConfig, Sid};
+pub use engineio_session::{CloseReason, SendError, SendId, ServerConfig, Sid};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use runtime::{Listener, Runtime};
 

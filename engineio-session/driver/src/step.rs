@@ -1,61 +1,48 @@
 //! What wakes a driver loop (the server's session task and the client's driver alike).
 
 use std::future::Future;
-use std::task::{Context, Poll};
+use std::task::Poll;
 
-use tokio::sync::mpsc;
+use engineio_session::ReqId;
+use futures_util::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, Notify};
+
+use crate::websockets::{Read, WebSockets};
 
 /// What woke the loop.
-pub(crate) enum Step<E, C, W = ()> {
-    /// Room for the application's next event (`None`: the application is gone).
-    Permit(Option<mpsc::OwnedPermit<E>>),
-    /// A command from the application or the server (`None`: every sender is gone).
-    Ctl(Option<C>),
-    /// An input from the network (`None`: every sender is gone).
+pub(crate) enum Step<C> {
+    /// The application handed the machine a message, took events, or asked for something.
+    Machine,
+    /// One of the loop's WebSockets delivered something.
+    Socket(ReqId, Read),
+    /// An input from the network's other tasks (`None`: every sender is gone).
     Net(Option<C>),
-    /// An input from a socket the loop reads itself (the server's WebSockets).
-    Socket(W),
     /// The machine's deadline.
     Timeout,
 }
 
-/// Waits for what comes first, in this order of priority: room for the application's next
-/// event (only with `permit`, while events wait), a command, a wake-up of the loop's own
-/// (`wake`), a network input from the loop's own sockets (`sockets`, only while no event
-/// waits: a slow application slows its peer down instead of growing memory), a network input
-/// from the channel (not while `net_paused`), `sleep`.
-pub(crate) async fn next_step<E, C, W>(
-    permit: Option<&mpsc::Sender<E>>,
-    net_paused: bool,
-    mut ctl: Option<&mut mpsc::Receiver<C>>,
-    net: &mut mpsc::Receiver<C>,
-    mut wake: impl FnMut(&mut Context<'_>) -> Poll<W>,
-    mut sockets: impl FnMut(&mut Context<'_>) -> Poll<W>,
+/// Waits for what comes first, in this order of priority: a wake-up from the application
+/// (`wake`), a read on one of the loop's `sockets` (`None` while the application lags: a slow
+/// application slows its peer down instead of growing memory), an input from `net` (`None`:
+/// not now), the deadline (`sleep`).
+pub(crate) async fn next_step<C, T: AsyncRead + AsyncWrite + Unpin>(
+    wake: &Notify,
+    mut sockets: Option<&mut WebSockets<T>>,
+    mut net: Option<&mut mpsc::Receiver<C>>,
     sleep: impl Future<Output = ()>,
-) -> Step<E, C, W> {
-    let lagging = permit.is_some();
+) -> Step<C> {
     let mut sleep = std::pin::pin!(sleep);
-    let mut reserve = permit.map(|app| Box::pin(app.clone().reserve_owned()));
+    let mut woken = std::pin::pin!(wake.notified());
     std::future::poll_fn(|cx| {
-        if let Some(reserve) = reserve.as_mut() {
-            if let Poll::Ready(p) = reserve.as_mut().poll(cx) {
-                return Poll::Ready(Step::Permit(p.ok()));
+        if woken.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Step::Machine);
+        }
+        if let Some(sockets) = sockets.as_mut() {
+            if let Poll::Ready((id, read)) = sockets.poll_read(cx) {
+                return Poll::Ready(Step::Socket(id, read));
             }
         }
-        if let Some(ctl) = ctl.as_mut() {
-            if let Poll::Ready(cmd) = ctl.poll_recv(cx) {
-                return Poll::Ready(Step::Ctl(cmd));
-            }
-        }
-        if let Poll::Ready(w) = wake(cx) {
-            return Poll::Ready(Step::Socket(w));
-        }
-        if !lagging {
-            if let Poll::Ready(w) = sockets(cx) {
-                return Poll::Ready(Step::Socket(w));
-            }
-        }
-        if !net_paused {
+        if let Some(net) = net.as_mut() {
             if let Poll::Ready(cmd) = net.poll_recv(cx) {
                 return Poll::Ready(Step::Net(cmd));
             }

@@ -8,6 +8,7 @@ mod harness;
 mod hostile;
 mod lagging;
 mod loopback;
+mod sending;
 mod tls;
 
 /// Declares, for each `async fn name<R: TestRuntime>()`, a `#[test]` per runtime:
@@ -33,6 +34,7 @@ mod tests {
     pub(crate) use crate::hostile::*;
     pub(crate) use crate::lagging::*;
     pub(crate) use crate::loopback::*;
+    pub(crate) use crate::sending::*;
     pub(crate) use crate::tls::*;
 }
 
@@ -49,4 +51,6 @@ on_both_runtimes!(
     a_full_send_buffer_makes_send_wait,
     the_client_speaks_tls_with_the_applications_roots,
     a_lagging_application_slows_its_client_down,
+    send_returns_ids_and_flushed_resolves,
+    try_send_answers_full_and_a_flush_makes_room,
 );

@@ -1,6 +1,5 @@
 //! The server: a hyper service for the Engine.IO path, one task per session.
 
-mod core;
 mod serve;
 mod service;
 mod socket;
@@ -28,7 +27,7 @@ use crate::clock::Clock;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::runtime::{timeout_at, Runtime};
 use crate::ws::Upgrade;
-use task::{AbortGuard, Cmd, Pending, Task};
+use task::{AbortGuard, Cmd, Pending, SessionCore, Task};
 
 type AllowRequest = Arc<
     dyn Fn(RequestInfo) -> Pin<Box<dyn Future<Output = Result<(), Option<String>>> + Send>>
@@ -40,7 +39,7 @@ type AllowRequest = Arc<
 #[derive(Clone)]
 struct Handle {
     net: mpsc::Sender<Cmd>,
-    core: Arc<core::Core>,
+    core: Arc<SessionCore>,
 }
 
 /// What every session task and request handler share.
@@ -289,7 +288,7 @@ impl<R: Runtime> EngineIo<R> {
         self.shared.server().shutdown();
         let senders: Vec<_> = self.shared.sessions().values().cloned().collect();
         for s in senders {
-            s.core.request(core::SHUTDOWN);
+            s.core.request(crate::core::SHUTDOWN);
         }
         let wait = async {
             loop {
@@ -396,13 +395,15 @@ impl<R: Runtime> EngineIo<R> {
         let (tx, rx) = mpsc::channel(64);
         let version = session.version();
         let transport = Arc::new(AtomicU8::new(socket::transport_code(session.transport())));
-        let core = core::Core::new(session, self.shared.metrics.clone());
+        let core = Arc::new(SessionCore::new(session));
+        let metrics = self.shared.metrics.clone();
         let socket = Socket {
             sender: SocketSender {
                 sid,
                 version,
                 core: core.clone(),
                 transport: transport.clone(),
+                metrics,
             },
             request: Arc::new(info),
         };
@@ -432,6 +433,7 @@ impl<R: Runtime> EngineIo<R> {
             transport,
             deferred: None,
             alarm: Default::default(),
+            sockets: Default::default(),
         };
         let span = tracing::info_span!("engineio_session", %sid);
         self.shared

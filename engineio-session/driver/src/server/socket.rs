@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use engineio_session::proto::{Message, ProtocolVersion, Transport};
-use engineio_session::{CloseReason, SendError, Sid};
+use engineio_session::{CloseReason, SendError, SendId, Sid};
 use http::{HeaderMap, Method, Uri};
 
-use super::core::Core;
+use super::task::SessionCore;
+use crate::metrics::Metrics;
 
 /// The request that opened a session (or asks for one, in `allow_request`).
 #[derive(Clone, Debug)]
@@ -100,8 +101,9 @@ impl Drop for Socket {
 pub struct SocketSender {
     pub(crate) sid: Sid,
     pub(crate) version: ProtocolVersion,
-    pub(crate) core: Arc<Core>,
+    pub(crate) core: Arc<SessionCore>,
     pub(crate) transport: Arc<AtomicU8>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Socket {
@@ -130,9 +132,20 @@ impl Socket {
         std::future::poll_fn(|cx| self.sender.core.poll_recv(cx)).await
     }
 
-    /// Sends a message, waiting while the session's send buffer is full.
-    pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+    /// Sends a message, waiting while the session's send buffer is full; see
+    /// [`SocketSender::send`].
+    pub async fn send(&self, message: impl Into<Message>) -> Result<SendId, SendError> {
         self.sender.send(message).await
+    }
+
+    /// Sends a message if the session's send buffer has room; see [`SocketSender::try_send`].
+    pub fn try_send(&self, message: impl Into<Message>) -> Result<SendId, SendError> {
+        self.sender.try_send(message)
+    }
+
+    /// Waits until the message `id` was written to the network; see [`SocketSender::flushed`].
+    pub async fn flushed(&self, id: SendId) -> Result<(), SendError> {
+        self.sender.flushed(id).await
     }
 
     /// Closes the session (`forced close`) after what is queued.
@@ -162,13 +175,37 @@ impl SocketSender {
 
     /// Sends a message, waiting while the session's send buffer is full; an error if the
     /// session is closed or the message cannot be encoded on the transport. The message goes
-    /// to the session's machine directly: with room in the buffer this returns at once.
-    pub async fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        self.core.send(message.into()).await
+    /// to the session's machine directly: with room in the buffer this returns at once, with
+    /// the message's [`SendId`] (to await its [`flushed`](Self::flushed)).
+    pub async fn send(&self, message: impl Into<Message>) -> Result<SendId, SendError> {
+        let id = self.core.send(message.into()).await?;
+        self.metrics.messages_out(1);
+        Ok(id)
+    }
+
+    /// Sends a message if the session's send buffer has room: [`SendError::Full`] if not
+    /// (retry after a flush, or use [`send`](Self::send), which waits).
+    pub fn try_send(&self, message: impl Into<Message>) -> Result<SendId, SendError> {
+        let id = self.core.try_send(message.into())?;
+        self.metrics.messages_out(1);
+        Ok(id)
+    }
+
+    /// Waits until the message `id`, and every one sent before it, was written to the network
+    /// (the reference's send callback); [`SendError::Closed`] if the session closed first.
+    ///
+    /// ```no_run
+    /// # async fn f(sender: engineio_driver::SocketSender) -> Result<(), engineio_driver::SendError> {
+    /// let id = sender.send("hello").await?;
+    /// sender.flushed(id).await?; // "hello" has left the server
+    /// # Ok(()) }
+    /// ```
+    pub async fn flushed(&self, id: SendId) -> Result<(), SendError> {
+        self.core.flushed(id).await
     }
 
     /// Closes the session (`forced close`) after what is queued.
     pub async fn close(&self) {
-        self.core.request(super::core::CLOSE);
+        self.core.request(crate::core::CLOSE);
     }
 }

@@ -7,42 +7,33 @@
 //! they reached the server's sockets (a `5` written before a GET is handled before it).
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use async_tungstenite::tungstenite::protocol::Role;
-use async_tungstenite::tungstenite::Message as WsMessage;
 use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
-use engineio_session::{Event, Input, ReqId, SessionRequest, Transmit};
-use futures_util::stream::StreamExt;
-use futures_util::{FutureExt, SinkExt};
+use engineio_session::{Event, Input, ReqId, SendId, Session, SessionRequest, Transmit};
 use http::Response;
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
-use super::core::{Core, SHUTDOWN};
 use super::socket::{transport_code, SocketEvent};
 use super::Shared;
 use crate::clock::Alarm;
+use crate::core::{Core, SHUTDOWN};
 use crate::io::HyperIo;
 use crate::step::{next_step, Step};
+use crate::websockets::{self, WebSockets};
 use crate::ws::{self, Incoming, Upgrade};
 use crate::Runtime;
 
 pub(crate) type BoxBody = http_body_util::combinators::UnsyncBoxBody<Bytes, crate::BoxError>;
-type WsStream = WebSocketStream<HyperIo<hyper::upgrade::Upgraded>>;
-type WsRead = Option<Result<WsMessage, async_tungstenite::tungstenite::Error>>;
+type WsIo = HyperIo<hyper::upgrade::Upgraded>;
+type WsStream = WebSocketStream<WsIo>;
 
-/// What woke the task besides its channels and timer.
-pub(crate) enum Wake {
-    /// A WebSocket delivered something.
-    Read(ReqId, WsRead),
-    /// The application handed the machine a message.
-    Machine,
-}
+/// A session's machine, shared by its task and the application's handles.
+pub(crate) type SessionCore = Core<Session, SocketEvent>;
 
 /// Most messages read from one WebSocket before a request of the session is handled: enough
 /// for anything a client wrote before that request, bounded against a peer that never stops.
@@ -86,18 +77,9 @@ pub(crate) struct Pending {
     pub(crate) upgrade: Option<Upgrade>,
 }
 
-/// A WebSocket of the session: frames wait here until the upgrade completes.
-#[derive(Default)]
-struct WsState {
-    stream: Option<Box<WsStream>>,
-    queue: Vec<WsMessage>,
-    close: bool,
-    dirty: bool,
-}
-
 pub(crate) struct Task<R: Runtime> {
-    pub(crate) core: Arc<Core>,
-    /// Inputs from the network: requests, bodies, frames.
+    pub(crate) core: Arc<SessionCore>,
+    /// Inputs from the network: requests, bodies, WebSockets opened.
     pub(crate) rx: mpsc::Receiver<Cmd>,
     pub(crate) tx: mpsc::Sender<Cmd>,
     pub(crate) shared: Arc<Shared<R>>,
@@ -109,6 +91,8 @@ pub(crate) struct Task<R: Runtime> {
     pub(crate) deferred: Option<Cmd>,
     /// The machine's deadline.
     pub(crate) alarm: Alarm<R>,
+    /// The session's WebSockets, read and written here.
+    pub(crate) sockets: WebSockets<WsIo>,
 }
 
 impl<R: Runtime> Task<R> {
@@ -118,10 +102,9 @@ impl<R: Runtime> Task<R> {
             (s.sid(), s.transport())
         };
         self.shared.metrics.opened(opened_on);
-        let mut sockets: HashMap<ReqId, WsState> = HashMap::new();
         let mut app_gone = false;
         loop {
-            self.perform(&mut sockets).await;
+            self.perform().await;
             let requests = self.core.take_requests();
             if requests != 0 {
                 let now = self.shared.clock.now();
@@ -143,36 +126,25 @@ impl<R: Runtime> Task<R> {
             if self.deferred.is_some() && !self.core.lagging() {
                 if let Some(cmd) = self.deferred.take() {
                     let now = self.shared.clock.now();
-                    self.feed(now, cmd, &mut sockets);
+                    self.feed(now, cmd);
                     continue;
                 }
             }
             if self.deferred.is_none() && self.core.lock().is_closed() {
                 break;
             }
-            let step = self.next_step(&mut sockets).await;
+            let step = self.next_step().await;
             let now = self.shared.clock.now();
             match step {
-                // The application has its events another way.
-                Step::Permit(_) => {}
-                // Every sender is gone (the socket with them): nobody listens.
-                Step::Ctl(None) => {
-                    app_gone = true;
-                    self.core.lock().close(now);
-                }
-                Step::Ctl(Some(cmd)) | Step::Net(Some(cmd)) => self.feed(now, cmd, &mut sockets),
-                Step::Socket(Wake::Read(id, read)) => self.ws_read(now, id, read, &mut sockets),
-                // A send reached the machine: `perform` writes it.
-                Step::Socket(Wake::Machine) => {}
+                Step::Net(Some(cmd)) => self.feed(now, cmd),
+                Step::Socket(id, read) => self.ws_read(now, id, read),
+                // A send reached the machine (`perform` writes it), or a request came.
+                Step::Machine => {}
                 Step::Net(None) => break,
                 Step::Timeout => self.core.lock().handle_timeout(now),
             }
         }
-        for (_, mut s) in sockets {
-            if let Some(sink) = s.stream.as_mut() {
-                let _ = SinkExt::close(sink.as_mut()).await;
-            }
-        }
+        std::mem::take(&mut self.sockets).close_all().await;
         let (reason, transport) = {
             let s = self.core.lock();
             (s.close_reason(), s.transport())
@@ -181,45 +153,26 @@ impl<R: Runtime> Task<R> {
         self.shared.metrics.closed(transport, reason);
         // Senders still waiting for room find the session closed; `recv` ends after the
         // queued events.
-        self.core.room.notify_waiters();
+        self.core.report_closed();
         self.core.end();
         self.shared.remove(sid);
         tracing::debug!(%sid, reason = reason.as_str(), "session closed");
     }
 
-    async fn next_step(
-        &mut self,
-        sockets: &mut HashMap<ReqId, WsState>,
-    ) -> Step<SocketEvent, Cmd, Wake> {
+    async fn next_step(&mut self) -> Step<Cmd> {
         let deadline = self.core.lock().poll_timeout();
         let (alarm, clock) = (&mut self.alarm, &self.shared.clock);
         let sleep = std::future::poll_fn(|cx| alarm.poll(clock, deadline, cx));
-        let lagging = self.core.lagging();
-        let woken = self.core.wake.notified();
-        let mut woken = std::pin::pin!(woken);
-        let wake = |cx: &mut Context<'_>| woken.as_mut().poll(cx).map(|()| Wake::Machine);
         // While the application lags, the WebSockets are not read (its `recv` wakes the task
         // when it catches up).
-        let read = |cx: &mut Context<'_>| {
-            if lagging {
-                Poll::Pending
-            } else {
-                poll_sockets(sockets, cx)
-            }
-        };
+        let sockets = (!self.core.lagging()).then_some(&mut self.sockets);
         // Requests are read even while the application lags: a GET is what lets its sends
         // go out (it may be waiting for room), and a POST's body waits in `deferred`.
-        next_step::<SocketEvent, _, _>(None, false, None, &mut self.rx, wake, read, sleep).await
+        next_step(&self.core.wake, sockets, Some(&mut self.rx), sleep).await
     }
 
     /// Feeds what a WebSocket delivered.
-    fn ws_read(
-        &mut self,
-        now: engineio_session::Instant,
-        id: ReqId,
-        read: WsRead,
-        sockets: &mut HashMap<ReqId, WsState>,
-    ) {
+    fn ws_read(&mut self, now: engineio_session::Instant, id: ReqId, read: websockets::Read) {
         match read.map(|r| r.map(ws::from_message)) {
             Some(Ok(Incoming::Frame(frame))) => {
                 self.shared.metrics.bytes_in(frame.len());
@@ -230,40 +183,26 @@ impl<R: Runtime> Task<R> {
             Some(Ok(Incoming::Ignore)) => {}
             Some(Ok(Incoming::Closed)) | Some(Err(_)) | None => {
                 tracing::trace!(?id, "websocket closed");
-                sockets.remove(&id);
+                self.sockets.remove(id);
                 self.core.lock().handle_input(now, Input::WsClosed(id));
             }
         }
     }
 
     /// Feeds what the session's WebSockets hold already, without waiting.
-    fn drain_sockets(
-        &mut self,
-        now: engineio_session::Instant,
-        sockets: &mut HashMap<ReqId, WsState>,
-    ) {
-        let ids: Vec<ReqId> = sockets.keys().copied().collect();
+    fn drain_sockets(&mut self, now: engineio_session::Instant) {
+        let ids: Vec<ReqId> = self.sockets.ids().collect();
         for id in ids {
             for _ in 0..DRAIN_BEFORE_REQUEST {
-                let Some(s) = sockets.get_mut(&id) else { break };
-                let Some(stream) = s.stream.as_mut().filter(|_| !s.close) else {
+                let Some(read) = self.sockets.try_read(id) else {
                     break;
                 };
-                // A no-op waker: the loop polls again with its own before it waits.
-                let Some(read) = stream.next().now_or_never() else {
-                    break;
-                };
-                self.ws_read(now, id, read, sockets);
+                self.ws_read(now, id, read);
             }
         }
     }
 
-    fn feed(
-        &mut self,
-        now: engineio_session::Instant,
-        cmd: Cmd,
-        sockets: &mut HashMap<ReqId, WsState>,
-    ) {
+    fn feed(&mut self, now: engineio_session::Instant, cmd: Cmd) {
         tracing::trace!(?cmd, "input");
         let input = match cmd {
             Cmd::Request(r) => {
@@ -272,14 +211,14 @@ impl<R: Runtime> Task<R> {
                     request,
                     pending,
                 } = *r;
-                self.drain_sockets(now, sockets);
+                self.drain_sockets(now);
                 self.pending.insert(id, pending);
                 Input::Request(id, request)
             }
             Cmd::PostBody(body) if self.core.lagging() => {
                 if let Some(older) = self.deferred.replace(Cmd::PostBody(body)) {
                     // Not reachable with one POST read at a time; keep the order anyway.
-                    self.feed(now, older, sockets);
+                    self.feed(now, older);
                 }
                 return;
             }
@@ -296,15 +235,13 @@ impl<R: Runtime> Task<R> {
                 tracing::trace!(?id, "request aborted");
                 Input::RequestAborted(id)
             }
-            Cmd::WsReady(id, sink) => {
-                let s = sockets.entry(id).or_default();
-                s.stream = Some(sink);
-                s.dirty = true;
+            Cmd::WsReady(id, stream) => {
+                self.sockets.ready(id, stream);
                 return;
             }
             Cmd::WsClosed(id) => {
                 tracing::trace!(?id, "websocket closed");
-                sockets.remove(&id);
+                self.sockets.remove(id);
                 Input::WsClosed(id)
             }
         };
@@ -312,47 +249,29 @@ impl<R: Runtime> Task<R> {
     }
 
     /// Drains the machine: performs every transmit, delivers every event.
-    async fn perform(&mut self, sockets: &mut HashMap<ReqId, WsState>) {
+    async fn perform(&mut self) {
         loop {
             // One lock per item: the guard must not live across an `.await`.
             loop {
                 let t = self.core.lock().poll_transmit();
                 let Some(t) = t else { break };
-                self.transmit(t, sockets).await;
+                self.transmit(t).await;
             }
             let mut progressed = false;
+            let mut flushed = None;
             loop {
                 let e = self.core.lock().poll_event();
                 let Some(e) = e else { break };
                 progressed = true;
-                self.event(e);
+                self.event(e, &mut flushed);
             }
             // Coalesced writes: one flush per socket per round.
-            let mut broken = Vec::new();
-            for (id, s) in sockets.iter_mut() {
-                if let Some(sink) = s.stream.as_mut() {
-                    for m in s.queue.drain(..) {
-                        if sink.feed(m).await.is_err() {
-                            broken.push(*id);
-                            break;
-                        }
-                        s.dirty = true;
-                    }
-                    if s.dirty {
-                        s.dirty = false;
-                        if sink.flush().await.is_err() {
-                            broken.push(*id);
-                        }
-                    }
-                    if s.close {
-                        let _ = SinkExt::close(sink.as_mut()).await;
-                    }
-                }
+            let broken = self.sockets.flush().await;
+            if flushed.is_some() {
+                self.core.report_flushed(flushed);
             }
-            sockets.retain(|_, s| !(s.close && s.stream.is_some()));
             for id in broken {
                 tracing::trace!(?id, "websocket write failed");
-                sockets.remove(&id);
                 progressed = true;
                 let now = self.shared.clock.now();
                 self.core.lock().handle_input(now, Input::WsClosed(id));
@@ -363,7 +282,7 @@ impl<R: Runtime> Task<R> {
         }
     }
 
-    async fn transmit(&mut self, t: Transmit, sockets: &mut HashMap<ReqId, WsState>) {
+    async fn transmit(&mut self, t: Transmit) {
         match t {
             Transmit::Respond { req, response } => {
                 self.shared.metrics.bytes_out(response.body().len());
@@ -382,7 +301,7 @@ impl<R: Runtime> Task<R> {
                 if let Some(mut p) = self.pending.remove(&req) {
                     if let Some(up) = p.upgrade.take() {
                         let _ = p.reply.send(up.accept_response(headers));
-                        sockets.insert(req, WsState::default());
+                        self.sockets.opening(req);
                         let config = ws::config(self.shared.max_payload);
                         let ws = open_websocket(up.on_upgrade, req, self.tx.clone(), config);
                         self.shared.clock.runtime().spawn(ws);
@@ -391,27 +310,16 @@ impl<R: Runtime> Task<R> {
             }
             Transmit::WsFrame { ws, frame } => {
                 self.shared.metrics.bytes_out(frame.len());
-                if let Some(s) = sockets.get_mut(&ws) {
-                    let m = ws::to_message(frame);
-                    match s.stream.as_mut() {
-                        Some(sink) if s.queue.is_empty() => {
-                            if sink.feed(m).await.is_ok() {
-                                s.dirty = true;
-                            }
-                        }
-                        _ => s.queue.push(m),
-                    }
+                if !self.sockets.write(ws, ws::to_message(frame)).await {
+                    // Found broken at the flush.
+                    tracing::trace!(?ws, "websocket write failed");
                 }
             }
-            Transmit::WsClose { ws } => {
-                if let Some(s) = sockets.get_mut(&ws) {
-                    s.close = true;
-                }
-            }
+            Transmit::WsClose { ws } => self.sockets.close(ws),
         }
     }
 
-    fn event(&mut self, e: Event) {
+    fn event(&mut self, e: Event, flushed: &mut Option<SendId>) {
         let to_app = match e {
             Event::Message(m) => {
                 self.shared.metrics.message_in();
@@ -425,11 +333,11 @@ impl<R: Runtime> Task<R> {
                 Some(SocketEvent::Upgraded)
             }
             Event::Closed(reason) => {
-                self.core.room.notify_waiters();
+                self.core.report_closed();
                 Some(SocketEvent::Closed(reason))
             }
-            Event::Flushed { .. } => {
-                self.core.room.notify_waiters();
+            Event::Flushed { last } => {
+                *flushed = Some(last);
                 None
             }
             _ => None,
@@ -485,21 +393,6 @@ async fn open_websocket(
         Err(_) => Cmd::WsClosed(id),
     };
     let _ = tx.send(cmd).await;
-}
-
-/// The first WebSocket of the session with something to read.
-fn poll_sockets(sockets: &mut HashMap<ReqId, WsState>, cx: &mut Context<'_>) -> Poll<Wake> {
-    for (id, s) in sockets.iter_mut() {
-        if s.close {
-            continue;
-        }
-        if let Some(stream) = s.stream.as_mut() {
-            if let Poll::Ready(read) = stream.poll_next_unpin(cx) {
-                return Poll::Ready(Wake::Read(*id, read));
-            }
-        }
-    }
-    Poll::Pending
 }
 
 /// Reports a request whose handler went away before its answer (the client disconnected).

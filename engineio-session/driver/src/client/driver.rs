@@ -1,0 +1,278 @@
+//! The client's driver loop: one task feeds the connection's machine, performs what it asks,
+//! reads and writes its WebSocket, and arms one timer. No protocol decision is made here.
+
+use std::sync::Arc;
+
+use async_tungstenite::WebSocketStream;
+use engineio_session::proto::Handshake;
+use engineio_session::{ClientEvent, ClientInput, ClientTransmit, ReqId, SendId};
+use http::Request;
+use http_body_util::Full;
+use tokio::sync::{mpsc, oneshot};
+
+use super::connect::{self, BoxStream};
+use super::pool::Http;
+use super::{ClientCore, ClientSocketEvent};
+use crate::clock::{Alarm, Clock};
+use crate::core::CLOSE;
+use crate::step::{next_step, Step};
+use crate::websockets::{self, WebSockets};
+use crate::ws::{self, Incoming};
+use crate::Runtime;
+
+/// What the connection's other tasks (HTTP requests, WebSocket connects) hand the driver.
+pub(super) enum Net {
+    Input(ClientInput),
+    WsReady(ReqId, Box<WebSocketStream<BoxStream>>, http::HeaderMap),
+}
+
+pub(super) struct Driver<R: Runtime> {
+    pub(super) tls: connect::Tls,
+    pub(super) core: Arc<ClientCore>,
+    pub(super) clock: Clock<R>,
+    /// The machine's deadline.
+    pub(super) alarm: Alarm<R>,
+    pub(super) http: Http<R>,
+    /// For the tasks that feed network inputs back.
+    pub(super) tx: mpsc::Sender<Net>,
+    pub(super) rx: mpsc::Receiver<Net>,
+    /// Answers `connect` with the handshake.
+    pub(super) open: Option<oneshot::Sender<Handshake>>,
+    /// The connection's WebSockets (the one in use, and one probing).
+    pub(super) sockets: WebSockets<BoxStream>,
+}
+
+impl<R: Runtime> Driver<R> {
+    pub(super) async fn run(mut self) {
+        let mut app_gone = false;
+        loop {
+            self.perform().await;
+            if self.core.take_requests() & CLOSE != 0 {
+                let now = self.clock.now();
+                self.core.lock().close(now);
+                continue;
+            }
+            if !app_gone && self.core.app_dropped() {
+                // The application dropped its `Client`: nobody listens.
+                app_gone = true;
+                let now = self.clock.now();
+                self.core.lock().close(now);
+                continue;
+            }
+            if self.core.lock().is_closed() {
+                break;
+            }
+            let step = self.next_step().await;
+            let now = self.clock.now();
+            match step {
+                Step::Net(Some(Net::Input(input))) => {
+                    if let ClientInput::WsClosed { ws } = &input {
+                        self.sockets.remove(*ws);
+                    }
+                    self.core.lock().handle_input(now, input);
+                }
+                Step::Net(Some(Net::WsReady(ws, stream, headers))) => {
+                    self.sockets.ready(ws, stream);
+                    let opened = ClientInput::WsOpened { ws, headers };
+                    self.core.lock().handle_input(now, opened);
+                }
+                Step::Socket(ws, read) => self.ws_read(now, ws, read),
+                // A send reached the machine (`perform` writes it), or a request came.
+                Step::Machine => {}
+                // Not reached: the driver holds a sender.
+                Step::Net(None) => break,
+                Step::Timeout => self.core.lock().handle_timeout(now),
+            }
+        }
+        std::mem::take(&mut self.sockets).close_all().await;
+        self.core.report_closed();
+        self.core.end();
+    }
+
+    async fn next_step(&mut self) -> Step<Net> {
+        let deadline = self.core.lock().poll_timeout();
+        let (alarm, clock) = (&mut self.alarm, &self.clock);
+        let sleep = std::future::poll_fn(|cx| alarm.poll(clock, deadline, cx));
+        // While the application lags, the network is not read (its `recv` wakes the task when
+        // it catches up).
+        let lagging = self.core.lagging();
+        let sockets = (!lagging).then_some(&mut self.sockets);
+        let net = (!lagging).then_some(&mut self.rx);
+        next_step(&self.core.wake, sockets, net, sleep).await
+    }
+
+    /// Feeds what the WebSocket `ws` delivered.
+    fn ws_read(&mut self, now: engineio_session::Instant, ws: ReqId, read: websockets::Read) {
+        let input = match read.map(|r| r.map(ws::from_message)) {
+            Some(Ok(Incoming::Frame(frame))) => ClientInput::WsFrame { ws, frame },
+            Some(Ok(Incoming::Ignore)) => return,
+            Some(Ok(Incoming::Closed)) | Some(Err(_)) | None => {
+                self.sockets.remove(ws);
+                ClientInput::WsClosed { ws }
+            }
+        };
+        self.core.lock().handle_input(now, input);
+    }
+
+    /// Drains the machine: performs every transmit, delivers every event.
+    async fn perform(&mut self) {
+        loop {
+            // One lock per item: the guard must not live across an `.await`.
+            loop {
+                let t = self.core.lock().poll_transmit();
+                let Some(t) = t else { break };
+                self.transmit(t).await;
+            }
+            let mut progressed = false;
+            let mut flushed = None;
+            loop {
+                let e = self.core.lock().poll_event();
+                let Some(e) = e else { break };
+                progressed = true;
+                self.event(e, &mut flushed);
+            }
+            // Coalesced writes: one flush per socket per round.
+            let broken = self.sockets.flush().await;
+            if flushed.is_some() {
+                self.core.report_flushed(flushed);
+            }
+            for ws in broken {
+                progressed = true;
+                let now = self.clock.now();
+                let closed = ClientInput::WsClosed { ws };
+                self.core.lock().handle_input(now, closed);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    async fn transmit(&mut self, t: ClientTransmit) {
+        match t {
+            ClientTransmit::HttpRequest {
+                req,
+                method,
+                uri,
+                headers,
+                body,
+            } => {
+                let mut r = Request::new(Full::new(body));
+                *r.method_mut() = method;
+                *r.uri_mut() = uri;
+                *r.headers_mut() = headers;
+                let http = self.http.clone();
+                let tx = self.tx.clone();
+                let limit = self.core.lock().config().max_response_bytes;
+                self.clock.runtime().spawn(async move {
+                    let input = match http.request(r, limit).await {
+                        Ok(resp) => {
+                            let (parts, body) = resp.into_parts();
+                            ClientInput::HttpResponse {
+                                req,
+                                status: parts.status.as_u16(),
+                                headers: parts.headers,
+                                body,
+                            }
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "request failed");
+                            ClientInput::HttpFailed { req }
+                        }
+                    };
+                    let _ = tx.send(Net::Input(input)).await;
+                });
+            }
+            ClientTransmit::WsConnect { ws, uri, headers } => {
+                let limit = self.core.lock().config().max_response_bytes;
+                let rt = self.clock.runtime().clone();
+                self.sockets.opening(ws);
+                let open = open_websocket(rt.clone(), self.tls.clone(), uri, headers, limit);
+                let tx = self.tx.clone();
+                rt.spawn(async move {
+                    let net = match open.await {
+                        Ok((stream, headers)) => Net::WsReady(ws, stream, headers),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "websocket connect failed");
+                            Net::Input(ClientInput::WsClosed { ws })
+                        }
+                    };
+                    let _ = tx.send(net).await;
+                });
+            }
+            ClientTransmit::WsFrame { ws, frame } => {
+                // A broken socket is found at the flush.
+                self.sockets.write(ws, ws::to_message(frame)).await;
+            }
+            ClientTransmit::WsClose { ws } => self.sockets.close(ws),
+        }
+    }
+
+    fn event(&mut self, e: ClientEvent, flushed: &mut Option<SendId>) {
+        let out = match e {
+            ClientEvent::Open(hs) => {
+                if let Some(tx) = self.open.take() {
+                    let _ = tx.send(hs);
+                }
+                None
+            }
+            ClientEvent::Message(m) => Some(ClientSocketEvent::Message(m)),
+            ClientEvent::Upgraded => Some(ClientSocketEvent::Upgraded),
+            ClientEvent::Closed { reason, local } => {
+                self.open = None;
+                self.core.report_closed();
+                Some(ClientSocketEvent::Closed { reason, local })
+            }
+            ClientEvent::Flushed { last } => {
+                *flushed = Some(last);
+                None
+            }
+            _ => None,
+        };
+        if let Some(ev) = out {
+            self.core.push_event(ev);
+        }
+    }
+}
+
+/// Opens the WebSocket `uri` with the machine's `headers`: the stream and the `101`'s headers.
+async fn open_websocket<R: Runtime>(
+    rt: R,
+    tls: connect::Tls,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+    limit: usize,
+) -> Result<(Box<WebSocketStream<BoxStream>>, http::HeaderMap), String> {
+    let mut request = Request::new(());
+    *request.uri_mut() = uri.clone();
+    let host = uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .ok_or("no host in the URI")?;
+    *request.headers_mut() = headers;
+    let h = request.headers_mut();
+    for (k, v) in [
+        ("host", host),
+        ("connection", "Upgrade".into()),
+        ("upgrade", "websocket".into()),
+        ("sec-websocket-version", "13".into()),
+        (
+            "sec-websocket-key",
+            async_tungstenite::tungstenite::handshake::client::generate_key(),
+        ),
+    ] {
+        if let Ok(v) = http::HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    }
+    let tcp: BoxStream = Box::new(
+        connect::connect(&rt, &tls, &uri)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    let (stream, response) =
+        async_tungstenite::client_async_with_config(request, tcp, Some(ws::config(limit)))
+            .await
+            .map_err(|e| e.to_string())?;
+    Ok((Box::new(stream), response.into_parts().0.headers))
+}

@@ -1,5 +1,6 @@
 //! Heap allocations per echo through the whole server (hyper, tungstenite, the driver, the
-//! machine, the application's `recv` and `send`), on a warm session, on both runtimes.
+//! machine, the application's `recv` and `send`), on a warm session, and the heap an idle
+//! WebSocket session holds, on both runtimes.
 //!
 //! dhat counts every allocation of the process; the client (raw HTTP and WebSocket over a
 //! blocking socket, on its own thread) allocates nothing while it measures: its buffers are
@@ -217,6 +218,36 @@ fn polling_echoes(addr: SocketAddr) -> f64 {
     measure(|| round(&mut s))
 }
 
+/// Heap bytes the server holds per idle WebSocket session (live, without the allocator's
+/// overhead): `n` sessions opened and held.
+fn idle_websocket_bytes(addr: SocketAddr, n: usize) -> f64 {
+    let open = |_| {
+        let mut s = connect(addr);
+        s.write_all(
+            b"GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+        // The 101 and the open packet.
+        let mut buf = [0u8; 1024];
+        let mut got = Vec::new();
+        while find(&got, b"\r\n\r\n").is_none_or(|end| got.len() <= end + 4) {
+            let k = s.read(&mut buf).unwrap();
+            assert!(k > 0, "connection closed");
+            got.extend_from_slice(&buf[..k]);
+        }
+        s
+    };
+    let _warm: Vec<TcpStream> = (0..10).map(open).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let before = dhat::HeapStats::get().curr_bytes;
+    let held: Vec<TcpStream> = (0..n).map(open).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = dhat::HeapStats::get().curr_bytes;
+    drop(held);
+    (after as f64 - before as f64) / n as f64
+}
+
 /// Runs `round` warm, then counts the allocations of `MEASURED` more: per round.
 fn measure(mut round: impl FnMut()) -> f64 {
     for _ in 0..WARM {
@@ -254,6 +285,17 @@ fn main() {
             if per_echo > bound {
                 failures.push(format!("{runtime} {transport}: {per_echo:.2} > {bound}"));
             }
+        }
+    }
+    for runtime in ["tokio", "smol"] {
+        let addr = echo_server(runtime);
+        // Of 9.9 KB: tungstenite's read buffer 4,096, the session task 1,152, the machine
+        // 700, the request kept for the application 624, the application's echo task 640.
+        let bytes = idle_websocket_bytes(addr, 1000);
+        let bound = 10_500.0;
+        println!("{runtime}: {bytes:.0} heap bytes per idle WebSocket session (bound {bound})");
+        if bytes > bound {
+            failures.push(format!("{runtime} idle: {bytes:.0} > {bound}"));
         }
     }
     assert!(failures.is_empty(), "{failures:?}");

@@ -5,7 +5,10 @@
 //! handles, a `send` locks the machine, hands it the message and wakes the task to write it:
 //! no channel hop and no reply per message. Only while the machine's send buffer is full does
 //! a sender wait, for the task to report a flush. Events reach the application through a
-//! bounded queue the task fills and the application's `recv` empties.
+//! bounded queue the task fills and the application's `recv` empties; the network's other
+//! tasks (HTTP handlers, body readers, WebSocket handshakes) hand the task their inputs
+//! through another, the inbox. Both wake the task through the same `Notify`, and an idle
+//! machine's queues hold no memory (a channel would keep a block of slots per session).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -65,10 +68,24 @@ pub(crate) const CLOSE: u8 = 1;
 /// See [`CLOSE`].
 pub(crate) const SHUTDOWN: u8 = 2;
 
-/// A machine `M` and the queue of its events `E` for the application.
-pub(crate) struct Core<M, E> {
+/// Inputs the inbox holds before its senders wait.
+pub(crate) const INBOX: usize = 64;
+
+/// The network's inputs for the task.
+struct Inbox<N> {
+    items: VecDeque<N>,
+    /// The task has ended: inputs are refused.
+    closed: bool,
+}
+
+/// A machine `M`, the queue of its events `E` for the application, and the inbox of the
+/// network's inputs `N` for its task.
+pub(crate) struct Core<M, E, N> {
     machine: Mutex<M>,
     app: Mutex<AppQueue<E>>,
+    inbox: Mutex<Inbox<N>>,
+    /// Wakes senders waiting for room in the inbox.
+    inbox_room: Notify,
     /// [`CLOSE`] and [`SHUTDOWN`] requests not yet done.
     requests: AtomicU8,
     /// One past the last message written to the network (0: none yet).
@@ -81,17 +98,22 @@ pub(crate) struct Core<M, E> {
     room: Notify,
 }
 
-impl<M, E> std::fmt::Debug for Core<M, E> {
+impl<M, E, N> std::fmt::Debug for Core<M, E, N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Core").finish_non_exhaustive()
     }
 }
 
-impl<M: Machine, E> Core<M, E> {
-    pub(crate) fn new(machine: M) -> Core<M, E> {
+impl<M: Machine, E, N> Core<M, E, N> {
+    pub(crate) fn new(machine: M) -> Core<M, E, N> {
         Core {
             machine: Mutex::new(machine),
             app: Mutex::default(),
+            inbox: Mutex::new(Inbox {
+                items: VecDeque::new(),
+                closed: false,
+            }),
+            inbox_room: Notify::new(),
             requests: AtomicU8::new(0),
             flushed: AtomicU64::new(0),
             closed: AtomicBool::new(false),
@@ -165,7 +187,69 @@ impl<M: Machine, E> Core<M, E> {
     }
 }
 
-impl<M, E> Core<M, E> {
+impl<M, E, N> Core<M, E, N> {
+    fn inbox(&self) -> MutexGuard<'_, Inbox<N>> {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands the task a network input, waiting while [`INBOX`] wait; gives it back if the
+    /// task has ended.
+    pub(crate) async fn deliver(&self, mut input: N) -> Result<(), N> {
+        loop {
+            let room = self.inbox_room.notified();
+            let mut room = std::pin::pin!(room);
+            room.as_mut().enable();
+            match self.try_deliver(input) {
+                Ok(()) => return Ok(()),
+                Err((back, true)) => input = back,
+                Err((back, false)) => return Err(back),
+            }
+            room.await;
+        }
+    }
+
+    /// Hands the task a network input if the inbox has room; otherwise gives it back, with
+    /// whether it is only full (`true`) or the task has ended (`false`).
+    pub(crate) fn try_deliver(&self, input: N) -> Result<(), (N, bool)> {
+        {
+            let mut inbox = self.inbox();
+            if inbox.closed {
+                return Err((input, false));
+            }
+            if inbox.items.len() >= INBOX {
+                return Err((input, true));
+            }
+            inbox.items.push_back(input);
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// The task's next network input.
+    pub(crate) fn next_input(&self) -> Option<N> {
+        let mut inbox = self.inbox();
+        let input = inbox.items.pop_front()?;
+        if inbox.items.len() + 1 == INBOX {
+            self.inbox_room.notify_waiters();
+        }
+        if inbox.items.is_empty() && inbox.items.capacity() > 8 {
+            // Keep little memory once a burst is over.
+            inbox.items = VecDeque::new();
+        }
+        Some(input)
+    }
+
+    /// The task has ended: inputs still queued are dropped, later ones refused.
+    pub(crate) fn close_inbox(&self) {
+        let dropped = {
+            let mut inbox = self.inbox();
+            inbox.closed = true;
+            std::mem::take(&mut inbox.items)
+        };
+        drop(dropped);
+        self.inbox_room.notify_waiters();
+    }
+
     fn app(&self) -> MutexGuard<'_, AppQueue<E>> {
         self.app.lock().unwrap_or_else(|e| e.into_inner())
     }

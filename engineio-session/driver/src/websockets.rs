@@ -46,6 +46,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSockets<T> {
         let at = match self.sockets.iter().position(|s| s.id == id) {
             Some(at) => at,
             None => {
+                // Rarely more than one at a time: no room reserved for more.
+                self.sockets.reserve_exact(1);
                 self.sockets.push(Socket {
                     id,
                     stream: None,
@@ -107,12 +109,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSockets<T> {
             let Some(sink) = s.stream.as_mut() else {
                 continue;
             };
-            for m in s.queue.drain(..) {
-                if sink.feed(m).await.is_err() {
-                    broken.push(s.id);
-                    break;
+            if !s.queue.is_empty() {
+                // Only before the socket opened: the queue's memory is not kept.
+                for m in std::mem::take(&mut s.queue) {
+                    if sink.feed(m).await.is_err() {
+                        broken.push(s.id);
+                        break;
+                    }
+                    s.dirty = true;
                 }
-                s.dirty = true;
             }
             if s.dirty {
                 s.dirty = false;

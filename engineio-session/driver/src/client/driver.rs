@@ -8,7 +8,7 @@ use engineio_session::proto::Handshake;
 use engineio_session::{ClientEvent, ClientInput, ClientTransmit, ReqId, SendId};
 use http::Request;
 use http_body_util::Full;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::connect::{self, BoxStream};
 use super::pool::Http;
@@ -20,8 +20,9 @@ use crate::websockets::{self, WebSockets};
 use crate::ws::{self, Incoming};
 use crate::Runtime;
 
-/// What the connection's other tasks (HTTP requests, WebSocket connects) hand the driver.
-pub(super) enum Net {
+/// What the connection's other tasks (HTTP requests, WebSocket connects) hand the driver,
+/// through the inbox.
+pub(crate) enum Net {
     Input(ClientInput),
     WsReady(ReqId, Box<WebSocketStream<BoxStream>>, http::HeaderMap),
 }
@@ -33,9 +34,6 @@ pub(super) struct Driver<R: Runtime> {
     /// The machine's deadline.
     pub(super) alarm: Alarm<R>,
     pub(super) http: Http<R>,
-    /// For the tasks that feed network inputs back.
-    pub(super) tx: mpsc::Sender<Net>,
-    pub(super) rx: mpsc::Receiver<Net>,
     /// Answers `connect` with the handshake.
     pub(super) open: Option<oneshot::Sender<Handshake>>,
     /// The connection's WebSockets (the one in use, and one probing).
@@ -62,43 +60,53 @@ impl<R: Runtime> Driver<R> {
             if self.core.lock().is_closed() {
                 break;
             }
-            let step = self.next_step().await;
+            // While the application lags, the network is not read (its `recv` wakes the task
+            // when it catches up).
+            let lagging = self.core.lagging();
+            if let Some(net) = (!lagging).then(|| self.core.next_input()).flatten() {
+                self.feed(net);
+                continue;
+            }
+            let step = self.next_step(lagging).await;
             let now = self.clock.now();
             match step {
-                Step::Net(Some(Net::Input(input))) => {
-                    if let ClientInput::WsClosed { ws } = &input {
-                        self.sockets.remove(*ws);
-                    }
-                    self.core.lock().handle_input(now, input);
-                }
-                Step::Net(Some(Net::WsReady(ws, stream, headers))) => {
-                    self.sockets.ready(ws, stream);
-                    let opened = ClientInput::WsOpened { ws, headers };
-                    self.core.lock().handle_input(now, opened);
-                }
                 Step::Socket(ws, read) => self.ws_read(now, ws, read),
-                // A send reached the machine (`perform` writes it), or a request came.
-                Step::Machine => {}
-                // Not reached: the driver holds a sender.
-                Step::Net(None) => break,
+                // A send reached the machine (`perform` writes it), an input came, or a
+                // request: the loop takes it from here.
+                Step::Woken => {}
                 Step::Timeout => self.core.lock().handle_timeout(now),
             }
         }
+        self.core.close_inbox();
         std::mem::take(&mut self.sockets).close_all().await;
         self.core.report_closed();
         self.core.end();
     }
 
-    async fn next_step(&mut self) -> Step<Net> {
+    async fn next_step(&mut self, lagging: bool) -> Step {
         let deadline = self.core.lock().poll_timeout();
         let (alarm, clock) = (&mut self.alarm, &self.clock);
         let sleep = std::future::poll_fn(|cx| alarm.poll(clock, deadline, cx));
-        // While the application lags, the network is not read (its `recv` wakes the task when
-        // it catches up).
-        let lagging = self.core.lagging();
         let sockets = (!lagging).then_some(&mut self.sockets);
-        let net = (!lagging).then_some(&mut self.rx);
-        next_step(&self.core.wake, sockets, net, sleep).await
+        next_step(&self.core.wake, sockets, sleep).await
+    }
+
+    /// Feeds what an HTTP request or a WebSocket handshake gave.
+    fn feed(&mut self, net: Net) {
+        let now = self.clock.now();
+        let input = match net {
+            Net::Input(input) => {
+                if let ClientInput::WsClosed { ws } = &input {
+                    self.sockets.remove(*ws);
+                }
+                input
+            }
+            Net::WsReady(ws, stream, headers) => {
+                self.sockets.ready(ws, stream);
+                ClientInput::WsOpened { ws, headers }
+            }
+        };
+        self.core.lock().handle_input(now, input);
     }
 
     /// Feeds what the WebSocket `ws` delivered.
@@ -162,7 +170,7 @@ impl<R: Runtime> Driver<R> {
                 *r.uri_mut() = uri;
                 *r.headers_mut() = headers;
                 let http = self.http.clone();
-                let tx = self.tx.clone();
+                let core = self.core.clone();
                 let limit = self.core.lock().config().max_response_bytes;
                 self.clock.runtime().spawn(async move {
                     let input = match http.request(r, limit).await {
@@ -180,7 +188,7 @@ impl<R: Runtime> Driver<R> {
                             ClientInput::HttpFailed { req }
                         }
                     };
-                    let _ = tx.send(Net::Input(input)).await;
+                    let _ = core.deliver(Net::Input(input)).await;
                 });
             }
             ClientTransmit::WsConnect { ws, uri, headers } => {
@@ -188,7 +196,7 @@ impl<R: Runtime> Driver<R> {
                 let rt = self.clock.runtime().clone();
                 self.sockets.opening(ws);
                 let open = open_websocket(rt.clone(), self.tls.clone(), uri, headers, limit);
-                let tx = self.tx.clone();
+                let core = self.core.clone();
                 rt.spawn(async move {
                     let net = match open.await {
                         Ok((stream, headers)) => Net::WsReady(ws, stream, headers),
@@ -197,7 +205,7 @@ impl<R: Runtime> Driver<R> {
                             Net::Input(ClientInput::WsClosed { ws })
                         }
                     };
-                    let _ = tx.send(net).await;
+                    let _ = core.deliver(net).await;
                 });
             }
             ClientTransmit::WsFrame { ws, frame } => {

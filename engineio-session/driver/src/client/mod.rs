@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use engineio_session::proto::{Handshake, Message};
 use engineio_session::{ClientConfig, ClientSession, CloseReason, SendError, SendId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::clock::Clock;
 use crate::core::{Core, CLOSE};
@@ -23,7 +23,7 @@ use self::driver::Driver;
 use self::pool::Http;
 
 /// The connection's machine, shared by its driver task and the application's handles.
-type ClientCore = Core<ClientSession, ClientSocketEvent>;
+type ClientCore = Core<ClientSession, ClientSocketEvent, driver::Net>;
 
 /// What happens on a client connection, for the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,7 +101,6 @@ impl<R: Runtime> Client<R> {
         config: ClientConfig,
         tls: connect::Tls,
     ) -> Result<Client<R>, ConnectError> {
-        let (tx, rx) = mpsc::channel(64);
         let (open_tx, open_rx) = oneshot::channel();
         let clock = Clock::new(rt.clone());
         let core = Arc::new(ClientCore::new(ClientSession::new(clock.now(), config)));
@@ -111,8 +110,6 @@ impl<R: Runtime> Client<R> {
             clock,
             alarm: Default::default(),
             http,
-            tx,
-            rx,
             open: Some(open_tx),
             sockets: Default::default(),
             tls,

@@ -35,12 +35,8 @@ type AllowRequest = Arc<
         + Sync,
 >;
 
-/// A session task's inbox for the network, and its shared state.
-#[derive(Clone)]
-struct Handle {
-    net: mpsc::Sender<Cmd>,
-    core: Arc<SessionCore>,
-}
+/// A session's machine and its task's inbox, shared.
+type Handle = Arc<SessionCore>;
 
 /// What every session task and request handler share.
 pub(crate) struct Shared<R> {
@@ -288,7 +284,7 @@ impl<R: Runtime> EngineIo<R> {
         self.shared.server().shutdown();
         let senders: Vec<_> = self.shared.sessions().values().cloned().collect();
         for s in senders {
-            s.core.request(crate::core::SHUTDOWN);
+            s.request(crate::core::SHUTDOWN);
         }
         let wait = async {
             loop {
@@ -320,7 +316,7 @@ impl<R: Runtime> EngineIo<R> {
             Route::Respond(r) => Handled::Response(r),
             Route::Handshake(hs) => Handled::Response(self.handshake(req, hs).await),
             Route::Session { sid, request } => {
-                let Some(tx) = self.shared.sessions().get(&sid).map(|h| h.net.clone()) else {
+                let Some(core) = self.shared.sessions().get(&sid).cloned() else {
                     return Handled::Response(self.shared.server().unknown_session(&request));
                 };
                 let upgrade = match request.kind() {
@@ -346,11 +342,11 @@ impl<R: Runtime> EngineIo<R> {
                         upgrade,
                     },
                 }));
-                if tx.send(cmd).await.is_err() {
+                if core.deliver(cmd).await.is_err() {
                     return Handled::Response(self.shared.server().unknown_session(&fallback));
                 }
                 let mut guard = AbortGuard {
-                    tx,
+                    core,
                     rt: self.shared.clock.runtime().clone(),
                     id,
                     armed: true,
@@ -392,7 +388,6 @@ impl<R: Runtime> EngineIo<R> {
             Ok(s) => s,
             Err(r) => return r,
         };
-        let (tx, rx) = mpsc::channel(64);
         let version = session.version();
         let transport = Arc::new(AtomicU8::new(socket::transport_code(session.transport())));
         let core = Arc::new(SessionCore::new(session));
@@ -417,17 +412,9 @@ impl<R: Runtime> EngineIo<R> {
                 upgrade,
             },
         );
-        self.shared.sessions().insert(
-            sid,
-            Handle {
-                net: tx.clone(),
-                core: core.clone(),
-            },
-        );
+        self.shared.sessions().insert(sid, core.clone());
         let task = Task {
             core,
-            rx,
-            tx: tx.clone(),
             shared: self.shared.clone(),
             pending,
             transport,

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use engineio_session::{Event, Input, ReqId, SendId, Session, SessionRequest, Transmit};
 use http::Response;
 use http_body_util::BodyExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::socket::{transport_code, SocketEvent};
 use super::Shared;
@@ -33,14 +33,13 @@ type WsIo = HyperIo<hyper::upgrade::Upgraded>;
 type WsStream = WebSocketStream<WsIo>;
 
 /// A session's machine, shared by its task and the application's handles.
-pub(crate) type SessionCore = Core<Session, SocketEvent>;
+pub(crate) type SessionCore = Core<Session, SocketEvent, Cmd>;
 
 /// Most messages read from one WebSocket before a request of the session is handled: enough
 /// for anything a client wrote before that request, bounded against a peer that never stops.
 const DRAIN_BEFORE_REQUEST: usize = 256;
 
-/// What reaches a session task. Kept small (the request is boxed): the channels allocate
-/// their slots in blocks of 32 up front, for every session.
+/// What reaches a session task through its inbox. Kept small (the request is boxed).
 pub(crate) enum Cmd {
     Request(Box<RequestCmd>),
     PostBody(Box<(ReqId, Bytes)>),
@@ -78,10 +77,8 @@ pub(crate) struct Pending {
 }
 
 pub(crate) struct Task<R: Runtime> {
+    /// The machine, and the inbox of the network's inputs: requests, bodies, WebSockets opened.
     pub(crate) core: Arc<SessionCore>,
-    /// Inputs from the network: requests, bodies, WebSockets opened.
-    pub(crate) rx: mpsc::Receiver<Cmd>,
-    pub(crate) tx: mpsc::Sender<Cmd>,
     pub(crate) shared: Arc<Shared<R>>,
     pub(crate) pending: HashMap<ReqId, Pending>,
     pub(crate) transport: Arc<AtomicU8>,
@@ -133,17 +130,24 @@ impl<R: Runtime> Task<R> {
             if self.deferred.is_none() && self.core.lock().is_closed() {
                 break;
             }
+            // Requests are read even while the application lags: a GET is what lets its sends
+            // go out (it may be waiting for room), and a POST's body waits in `deferred`.
+            if let Some(cmd) = self.core.next_input() {
+                let now = self.shared.clock.now();
+                self.feed(now, cmd);
+                continue;
+            }
             let step = self.next_step().await;
             let now = self.shared.clock.now();
             match step {
-                Step::Net(Some(cmd)) => self.feed(now, cmd),
                 Step::Socket(id, read) => self.ws_read(now, id, read),
-                // A send reached the machine (`perform` writes it), or a request came.
-                Step::Machine => {}
-                Step::Net(None) => break,
+                // A send reached the machine (`perform` writes it), an input came, or a
+                // request: the loop takes it from here.
+                Step::Woken => {}
                 Step::Timeout => self.core.lock().handle_timeout(now),
             }
         }
+        self.core.close_inbox();
         std::mem::take(&mut self.sockets).close_all().await;
         let (reason, transport) = {
             let s = self.core.lock();
@@ -159,16 +163,14 @@ impl<R: Runtime> Task<R> {
         tracing::debug!(%sid, reason = reason.as_str(), "session closed");
     }
 
-    async fn next_step(&mut self) -> Step<Cmd> {
+    async fn next_step(&mut self) -> Step {
         let deadline = self.core.lock().poll_timeout();
         let (alarm, clock) = (&mut self.alarm, &self.shared.clock);
         let sleep = std::future::poll_fn(|cx| alarm.poll(clock, deadline, cx));
         // While the application lags, the WebSockets are not read (its `recv` wakes the task
         // when it catches up).
         let sockets = (!self.core.lagging()).then_some(&mut self.sockets);
-        // Requests are read even while the application lags: a GET is what lets its sends
-        // go out (it may be waiting for room), and a POST's body waits in `deferred`.
-        next_step(&self.core.wake, sockets, Some(&mut self.rx), sleep).await
+        next_step(&self.core.wake, sockets, sleep).await
     }
 
     /// Feeds what a WebSocket delivered.
@@ -294,7 +296,7 @@ impl<R: Runtime> Task<R> {
                 let body = self.pending.get_mut(&req).and_then(|p| p.body.take());
                 if let Some(body) = body {
                     let rt = self.shared.clock.runtime();
-                    rt.spawn(read_body(body, limit, req, self.tx.clone()));
+                    rt.spawn(read_body(body, limit, req, self.core.clone()));
                 }
             }
             Transmit::AcceptWebSocket { req, headers } => {
@@ -303,7 +305,7 @@ impl<R: Runtime> Task<R> {
                         let _ = p.reply.send(up.accept_response(headers));
                         self.sockets.opening(req);
                         let config = ws::config(self.shared.max_payload);
-                        let ws = open_websocket(up.on_upgrade, req, self.tx.clone(), config);
+                        let ws = open_websocket(up.on_upgrade, req, self.core.clone(), config);
                         self.shared.clock.runtime().spawn(ws);
                     }
                 }
@@ -348,7 +350,7 @@ impl<R: Runtime> Task<R> {
     }
 }
 
-async fn read_body(mut body: BoxBody, limit: usize, id: ReqId, tx: mpsc::Sender<Cmd>) {
+async fn read_body(mut body: BoxBody, limit: usize, id: ReqId, core: Arc<SessionCore>) {
     // A body in one chunk (the common case) is kept as it is, without a copy.
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut len = 0usize;
@@ -374,14 +376,14 @@ async fn read_body(mut body: BoxBody, limit: usize, id: ReqId, tx: mpsc::Sender<
             Some(Err(_)) => break Cmd::Aborted(id),
         }
     };
-    let _ = tx.send(cmd).await;
+    let _ = core.deliver(cmd).await;
 }
 
 /// Waits for the `101` to go out, then hands the WebSocket to the session task.
 async fn open_websocket(
     on_upgrade: hyper::upgrade::OnUpgrade,
     id: ReqId,
-    tx: mpsc::Sender<Cmd>,
+    core: Arc<SessionCore>,
     config: async_tungstenite::tungstenite::protocol::WebSocketConfig,
 ) {
     let cmd = match on_upgrade.await {
@@ -392,12 +394,12 @@ async fn open_websocket(
         }
         Err(_) => Cmd::WsClosed(id),
     };
-    let _ = tx.send(cmd).await;
+    let _ = core.deliver(cmd).await;
 }
 
 /// Reports a request whose handler went away before its answer (the client disconnected).
 pub(crate) struct AbortGuard<R: Runtime> {
-    pub(crate) tx: mpsc::Sender<Cmd>,
+    pub(crate) core: Arc<SessionCore>,
     pub(crate) rt: R,
     pub(crate) id: ReqId,
     pub(crate) armed: bool,
@@ -408,10 +410,10 @@ impl<R: Runtime> Drop for AbortGuard<R> {
         if !self.armed {
             return;
         }
-        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.tx.try_send(Cmd::Aborted(self.id)) {
-            let tx = self.tx.clone();
+        if let Err((cmd, true)) = self.core.try_deliver(Cmd::Aborted(self.id)) {
+            let core = self.core.clone();
             self.rt.spawn(async move {
-                let _ = tx.send(cmd).await;
+                let _ = core.deliver(cmd).await;
             });
         }
     }
@@ -421,7 +423,7 @@ impl<R: Runtime> Drop for AbortGuard<R> {
 mod tests {
     #[test]
     fn commands_stay_small() {
-        // Every session's two command channels allocate 32 slots up front.
+        // A session's inbox holds up to 64.
         let size = std::mem::size_of::<super::Cmd>();
         assert!(size <= 24, "Cmd is {size} bytes");
     }

@@ -12,6 +12,11 @@ use engineio_session::ReqId;
 use futures_util::io::{AsyncRead, AsyncWrite};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 
+/// Most messages a loop takes from one socket in one turn (those already read or readable
+/// without waiting), before it writes what they caused: answers to a burst go out in one
+/// write.
+pub(crate) const BURST: usize = 64;
+
 /// What a read of a WebSocket gave: a message, an error, or the end.
 pub(crate) type Read = Option<Result<Message, Error>>;
 

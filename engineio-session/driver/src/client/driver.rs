@@ -70,7 +70,19 @@ impl<R: Runtime> Driver<R> {
             let step = self.next_step(lagging).await;
             let now = self.clock.now();
             match step {
-                Step::Socket(ws, read) => self.ws_read(now, ws, read),
+                Step::Socket(ws, read) => {
+                    self.ws_read(now, ws, read);
+                    // What else that socket holds, before writing the answers.
+                    for _ in 0..websockets::BURST {
+                        if self.core.lagging() {
+                            break;
+                        }
+                        let Some(read) = self.sockets.try_read(ws) else {
+                            break;
+                        };
+                        self.ws_read(now, ws, read);
+                    }
+                }
                 // A send reached the machine (`perform` writes it), an input came, or a
                 // request: the loop takes it from here.
                 Step::Woken => {}

@@ -140,7 +140,20 @@ impl<R: Runtime> Task<R> {
             let step = self.next_step().await;
             let now = self.shared.clock.now();
             match step {
-                Step::Socket(id, read) => self.ws_read(now, id, read),
+                Step::Socket(id, read) => {
+                    self.ws_read(now, id, read);
+                    // What else that socket holds, before writing the answers (one write and
+                    // one clock read for a burst of messages, not one per message).
+                    for _ in 0..websockets::BURST {
+                        if self.core.lagging() {
+                            break;
+                        }
+                        let Some(read) = self.sockets.try_read(id) else {
+                            break;
+                        };
+                        self.ws_read(now, id, read);
+                    }
+                }
                 // A send reached the machine (`perform` writes it), an input came, or a
                 // request: the loop takes it from here.
                 Step::Woken => {}

@@ -90,6 +90,7 @@ async fn run(args: &Args) -> Result<serde_json::Value, String> {
                     "transport": format!("{transport:?}").to_lowercase(),
                     "window": window,
                     "size": size,
+                    "echoes": n,
                     "echoes_per_s": (n / secs).round(),
                     "client_user_us": cpu.user.as_secs_f64() * 1e6 / n,
                     "client_sys_us": cpu.system.as_secs_f64() * 1e6 / n,

@@ -40,8 +40,10 @@ fn server_and_client_run_on_the_given_executor() {
         smol::spawn(async move {
             while let Some(mut socket) = connections.accept().await {
                 count.fetch_add(1, Ordering::Relaxed);
-                while let Some(SocketEvent::Message(m)) = socket.recv().await {
-                    let _ = socket.send(m).await;
+                while let Some(event) = socket.recv().await {
+                    if let SocketEvent::Message(m) = event {
+                        let _ = socket.send(m).await;
+                    }
                 }
             }
         })
@@ -57,7 +59,12 @@ fn server_and_client_run_on_the_given_executor() {
             async {
                 loop {
                     match client.recv().await {
-                        Some(ClientSocketEvent::Upgraded) => continue,
+                        Some(
+                            ClientSocketEvent::Upgrading
+                            | ClientSocketEvent::Upgraded
+                            | ClientSocketEvent::UpgradeFailed
+                            | ClientSocketEvent::Heartbeat,
+                        ) => continue,
                         other => break other,
                     }
                 }

@@ -59,14 +59,22 @@ async fn round_trip<R: TestRuntime>(url: &str, mode: &str, version: ProtocolVers
         match timeout::<R, _>(Duration::from_secs(10), client.recv()).await {
             Some(Some(ClientSocketEvent::Message(m))) => got.push(m),
             Some(Some(ClientSocketEvent::Upgraded)) => upgraded = true,
+            Some(Some(ClientSocketEvent::Upgrading | ClientSocketEvent::Heartbeat)) => {}
             other => panic!("{mode} {version:?}: {other:?} after {} messages", got.len()),
         }
     }
     assert_eq!(got, sent, "{mode} {version:?}");
     if mode == "upgrade" && !upgraded {
         // The upgrade may complete after the last echo; give it a moment.
-        let next = timeout::<R, _>(Duration::from_secs(2), client.recv()).await;
-        upgraded = matches!(next, Some(Some(ClientSocketEvent::Upgraded)));
+        loop {
+            match timeout::<R, _>(Duration::from_secs(2), client.recv()).await {
+                Some(Some(ClientSocketEvent::Upgrading | ClientSocketEvent::Heartbeat)) => {}
+                next => {
+                    upgraded = matches!(next, Some(Some(ClientSocketEvent::Upgraded)));
+                    break;
+                }
+            }
+        }
     }
     if mode == "upgrade" {
         assert!(upgraded, "{version:?}: no upgrade");

@@ -4,6 +4,7 @@
 //! shutdown, `allow_request`, tower layering. (The process half, with real peers, is in the
 //! other test files, parameterised with `tests/src/runtime.rs`.)
 
+mod events;
 mod harness;
 mod hostile;
 mod lagging;
@@ -31,6 +32,7 @@ macro_rules! on_both_runtimes {
 }
 
 mod tests {
+    pub(crate) use crate::events::*;
     pub(crate) use crate::hostile::*;
     pub(crate) use crate::lagging::*;
     pub(crate) use crate::loopback::*;
@@ -53,4 +55,6 @@ on_both_runtimes!(
     a_lagging_application_slows_its_client_down,
     send_returns_ids_and_flushed_resolves,
     try_send_answers_full_and_a_flush_makes_room,
+    every_socket_event_reaches_the_application,
+    an_abandoned_probe_is_reported_as_upgrade_aborted,
 );

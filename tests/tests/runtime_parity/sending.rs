@@ -21,7 +21,11 @@ async fn next_message<R: TestRuntime>(client: &mut Client<R>) -> Message {
     loop {
         match timeout::<R, _>(WAIT, client.recv()).await.flatten() {
             Some(ClientSocketEvent::Message(m)) => return m,
-            Some(ClientSocketEvent::Upgraded) => {}
+            Some(
+                ClientSocketEvent::Upgrading
+                | ClientSocketEvent::Upgraded
+                | ClientSocketEvent::Heartbeat,
+            ) => {}
             other => panic!("client: {other:?}"),
         }
     }
@@ -31,7 +35,7 @@ async fn next_server_message<R: TestRuntime>(socket: &mut Socket) -> Message {
     loop {
         match timeout::<R, _>(WAIT, socket.recv()).await.flatten() {
             Some(SocketEvent::Message(m)) => return m,
-            Some(SocketEvent::Upgraded) => {}
+            Some(SocketEvent::Upgrading | SocketEvent::Upgraded | SocketEvent::Heartbeat) => {}
             other => panic!("server: {other:?}"),
         }
     }

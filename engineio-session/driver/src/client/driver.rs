@@ -237,7 +237,10 @@ impl<R: Runtime> Driver<R> {
                 None
             }
             ClientEvent::Message(m) => Some(ClientSocketEvent::Message(m)),
+            ClientEvent::Upgrading => Some(ClientSocketEvent::Upgrading),
             ClientEvent::Upgraded => Some(ClientSocketEvent::Upgraded),
+            ClientEvent::UpgradeFailed => Some(ClientSocketEvent::UpgradeFailed),
+            ClientEvent::Heartbeat => Some(ClientSocketEvent::Heartbeat),
             ClientEvent::Closed { reason, local } => {
                 self.open = None;
                 self.core.report_closed();

@@ -25,15 +25,23 @@ use self::pool::Http;
 /// The connection's machine, shared by its driver task and the application's handles.
 type ClientCore = Core<ClientSession, ClientSocketEvent, driver::Net>;
 
-/// What happens on a client connection, for the application.
+/// What happens on a client connection, for the application, in the order the machine saw it.
+/// The reference client's socket event each stands for is named with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientSocketEvent {
-    /// A message from the server.
+    /// A message from the server (`message`).
     Message(Message),
-    /// The connection now runs over WebSocket.
+    /// The WebSocket probe was answered; polling is being paused (`upgrading`).
+    Upgrading,
+    /// The connection now runs over WebSocket (`upgrade`).
     Upgraded,
-    /// The connection is closed (the last event). `local` is true when this side closed it.
+    /// The upgrade failed; polling goes on (`upgradeError`).
+    UpgradeFailed,
+    /// A heartbeat went through (`heartbeat`).
+    Heartbeat,
+    /// The connection is closed (`close`), the last event. `local` is true when this side
+    /// closed it.
     Closed {
         /// Why.
         reason: CloseReason,

@@ -46,6 +46,8 @@ pub(crate) struct Shared<R> {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) max_payload: usize,
     pub(crate) header_read_timeout: Option<Duration>,
+    /// Deliver [`SocketEvent::Flushed`].
+    pub(crate) flush_events: bool,
     connections: mpsc::Sender<Socket>,
     allow_request: Option<AllowRequest>,
     next_req: AtomicU64,
@@ -146,9 +148,18 @@ pub struct Builder<R> {
     allow_request: Option<AllowRequest>,
     backlog: usize,
     header_read_timeout: Option<Duration>,
+    flush_events: bool,
 }
 
 impl<R: Runtime> Builder<R> {
+    /// Deliver [`SocketEvent::Flushed`] (the reference's `flush` and `drain`) each time a
+    /// session's messages were written (default off: one event more per write; to wait for
+    /// one message, [`SocketSender::flushed`] needs no events).
+    pub fn flush_events(mut self, on: bool) -> Self {
+        self.flush_events = on;
+        self
+    }
+
     /// Decide, asynchronously, whether a handshake may open a session (authentication before
     /// a session exists). `Err(Some(message))` refuses with that message (403, code 4).
     pub fn allow_request<F, Fut>(mut self, f: F) -> Self
@@ -201,6 +212,7 @@ impl<R: Runtime> Builder<R> {
             metrics: Arc::default(),
             max_payload,
             header_read_timeout: self.header_read_timeout,
+            flush_events: self.flush_events,
             connections: tx,
             allow_request: self.allow_request,
             next_req: AtomicU64::new(1),
@@ -246,6 +258,7 @@ impl<R: Runtime> EngineIo<R> {
             allow_request: None,
             backlog: 128,
             header_read_timeout: Some(Duration::from_secs(30)),
+            flush_events: false,
         }
     }
 

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use engineio_session::proto::{Message, ProtocolVersion, Transport};
+use engineio_session::proto::{Message, Packet, ProtocolVersion, Transport};
 use engineio_session::{CloseReason, SendError, SendId, Sid};
 use http::{HeaderMap, Method, Uri};
 
@@ -63,15 +63,35 @@ impl RequestInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RemoteAddr(pub SocketAddr);
 
-/// What happens on a session, for the application.
+/// What happens on a session, for the application, in the order the session's machine saw
+/// it. The reference server's socket event each stands for is named with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SocketEvent {
-    /// A message from the client.
+    /// A message from the client (`message`).
     Message(Message),
-    /// The session now runs over WebSocket.
+    /// The client probed a WebSocket and is switching to it (`upgrading`).
+    Upgrading,
+    /// The session now runs over WebSocket (`upgrade`; [`Socket::transport`] says which).
     Upgraded,
-    /// The session is closed (the last event).
+    /// An upgrade was given up (the probe timed out, sent a bad packet or closed); polling goes
+    /// on. The reference closes the probe silently.
+    UpgradeAborted,
+    /// A heartbeat went through (`heartbeat`: v4, the client's pong came; v3, its ping came and
+    /// was answered).
+    Heartbeat,
+    /// Every message sent up to and including this one has been written to the network
+    /// (`flush` and `drain`); only with [`Builder::flush_events`](super::Builder::flush_events).
+    Flushed(SendId),
+    /// A packet arrived (`packet`); only with [`ServerConfig::packet_events`].
+    ///
+    /// [`ServerConfig::packet_events`]: engineio_session::ServerConfig::packet_events
+    PacketIn(Packet),
+    /// A packet is being sent (`packetCreate`); only with [`ServerConfig::packet_events`].
+    ///
+    /// [`ServerConfig::packet_events`]: engineio_session::ServerConfig::packet_events
+    PacketOut(Packet),
+    /// The session is closed (`close`), the last event.
     Closed(CloseReason),
 }
 

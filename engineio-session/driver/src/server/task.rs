@@ -273,17 +273,24 @@ impl<R: Runtime> Task<R> {
                 self.transmit(t).await;
             }
             let mut progressed = false;
-            let mut flushed = None;
+            let (mut flushed, mut closed) = (None, None);
             loop {
                 let e = self.core.lock().poll_event();
                 let Some(e) = e else { break };
                 progressed = true;
-                self.event(e, &mut flushed);
+                self.event(e, &mut flushed, &mut closed);
             }
             // Coalesced writes: one flush per socket per round.
             let broken = self.sockets.flush().await;
-            if flushed.is_some() {
+            if let Some(last) = flushed {
                 self.core.report_flushed(flushed);
+                if self.shared.flush_events {
+                    self.core.push_event(SocketEvent::Flushed(last));
+                }
+            }
+            if let Some(reason) = closed {
+                self.core.report_closed();
+                self.core.push_event(SocketEvent::Closed(reason));
             }
             for id in broken {
                 tracing::trace!(?id, "websocket write failed");
@@ -334,32 +341,42 @@ impl<R: Runtime> Task<R> {
         }
     }
 
-    fn event(&mut self, e: Event, flushed: &mut Option<SendId>) {
+    fn event(
+        &mut self,
+        e: Event,
+        flushed: &mut Option<SendId>,
+        closed: &mut Option<engineio_session::CloseReason>,
+    ) {
         let to_app = match e {
             Event::Message(m) => {
                 self.shared.metrics.message_in();
-                Some(SocketEvent::Message(m))
+                SocketEvent::Message(m)
             }
+            Event::Upgrading => SocketEvent::Upgrading,
             Event::Upgraded => {
                 self.shared.metrics.upgraded();
                 let transport = self.core.lock().transport();
                 self.transport
                     .store(transport_code(transport), Ordering::Relaxed);
-                Some(SocketEvent::Upgraded)
+                SocketEvent::Upgraded
             }
+            Event::UpgradeAborted => SocketEvent::UpgradeAborted,
+            Event::Heartbeat => SocketEvent::Heartbeat,
+            Event::PacketIn(p) => SocketEvent::PacketIn(p),
+            Event::PacketOut(p) => SocketEvent::PacketOut(p),
             Event::Closed(reason) => {
-                self.core.report_closed();
-                Some(SocketEvent::Closed(reason))
+                // The last event: delivered after the round's flush (`perform`).
+                *closed = Some(reason);
+                return;
             }
             Event::Flushed { last } => {
+                // Reported once written, after the round's flush (`perform`).
                 *flushed = Some(last);
-                None
+                return;
             }
-            _ => None,
+            _ => return,
         };
-        if let Some(ev) = to_app {
-            self.core.push_event(ev);
-        }
+        self.core.push_event(to_app);
     }
 }
 

@@ -25,8 +25,9 @@ use std::time::Instant;
 
 pub use engineio_driver::{
     proto, session, BoxError, ClientSender, ClientSocketEvent, CloseReason, ConnectError,
-    Connections, Handled, Metrics, MetricsSnapshot, NotFound, RemoteAddr, RequestInfo, SendError,
-    SendId, ServerConfig, Sid, Socket, SocketEvent, SocketSender,
+    ConnectionError, Connections, Handled, Metrics, MetricsSnapshot, NotFound, ReadyState,
+    RemoteAddr, RequestInfo, ResponseInfo, SendError, SendId, ServerConfig, Sid, Socket,
+    SocketEvent, SocketSender,
 };
 
 /// The smol runtime, as the driver uses it: tasks on smol's global executor (or on an

@@ -21,8 +21,9 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 pub use engineio_driver::{
     proto, session, BoxError, ClientSender, ClientSocketEvent, CloseReason, ConnectError,
-    Connections, Handled, Metrics, MetricsSnapshot, NotFound, RemoteAddr, RequestInfo, SendError,
-    SendId, ServerConfig, Sid, Socket, SocketEvent, SocketSender,
+    ConnectionError, Connections, Handled, Metrics, MetricsSnapshot, NotFound, ReadyState,
+    RemoteAddr, RequestInfo, ResponseInfo, SendError, SendId, ServerConfig, Sid, Socket,
+    SocketEvent, SocketSender,
 };
 
 /// The Tokio runtime, as the driver uses it: `tokio::spawn`, `tokio::time` (so a paused

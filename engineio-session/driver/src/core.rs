@@ -260,6 +260,11 @@ impl<M, E, N> Core<M, E, N> {
         self.wake.notify_one();
     }
 
+    /// Whether a close or shutdown was asked for and not done yet.
+    pub(crate) fn close_requested(&self) -> bool {
+        self.requests.load(Ordering::Acquire) != 0
+    }
+
     /// The requests not yet done, taken.
     pub(crate) fn take_requests(&self) -> u8 {
         if self.requests.load(Ordering::Acquire) == 0 {

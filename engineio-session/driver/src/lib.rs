@@ -39,8 +39,9 @@ pub use runtime::{Listener, Runtime};
 #[cfg(feature = "rustls")]
 pub use futures_rustls::rustls;
 pub use server::{
-    serve, serve_with, Builder, Connections, EngineIo, EngineIoLayer, EngineIoService, Handled,
-    NotFound, RemoteAddr, RequestInfo, Socket, SocketEvent, SocketSender,
+    serve, serve_with, Builder, ConnectionError, Connections, EngineIo, EngineIoLayer,
+    EngineIoService, Handled, NotFound, ReadyState, RemoteAddr, RequestInfo, ResponseInfo, Socket,
+    SocketEvent, SocketSender,
 };
 
 /// Errors from bodies and services, boxed.

@@ -337,6 +337,12 @@ impl Session {
         self.upgrade.is_some()
     }
 
+    /// Whether the session is closing: closed by the application on polling, its close packet
+    /// waiting for a GET to carry it.
+    pub fn is_closing(&self) -> bool {
+        matches!(self.state, State::Closing(_))
+    }
+
     /// Whether the session is closed (its [`Event::Closed`] has been queued).
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed(_))

@@ -10,6 +10,7 @@ mod hostile;
 mod lagging;
 mod loopback;
 mod sending;
+mod server_api;
 mod tls;
 
 /// Declares, for each `async fn name<R: TestRuntime>()`, a `#[test]` per runtime:
@@ -37,6 +38,7 @@ mod tests {
     pub(crate) use crate::lagging::*;
     pub(crate) use crate::loopback::*;
     pub(crate) use crate::sending::*;
+    pub(crate) use crate::server_api::*;
     pub(crate) use crate::tls::*;
 }
 
@@ -57,4 +59,6 @@ on_both_runtimes!(
     try_send_answers_full_and_a_flush_makes_room,
     every_socket_event_reaches_the_application,
     an_abandoned_probe_is_reported_as_upgrade_aborted,
+    hooks_see_refusals_and_edit_headers,
+    clients_view_and_socket_state,
 );

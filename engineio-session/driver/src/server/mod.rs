@@ -1,13 +1,17 @@
 //! The server: a hyper service for the Engine.IO path, one task per session.
 
+mod builder;
+mod hooks;
 mod serve;
 mod service;
 mod socket;
 mod task;
 
+pub use builder::Builder;
+pub use hooks::{ConnectionError, ResponseInfo};
 pub use serve::{serve, serve_with};
 pub use service::{EngineIoLayer, EngineIoService, NotFound};
-pub use socket::{RemoteAddr, RequestInfo, Socket, SocketEvent, SocketSender};
+pub use socket::{ReadyState, RemoteAddr, RequestInfo, Socket, SocketEvent, SocketSender};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,7 +22,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use engineio_session::proto::Transport;
-use engineio_session::{RandomSids, ReqId, RequestKind, Route, Server, ServerConfig, Sid, Verdict};
+use engineio_session::{
+    ReqId, RequestKind, Route, Server, ServerConfig, ServerEvent, SessionRequest, Sid, Verdict,
+};
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
@@ -35,8 +41,8 @@ type AllowRequest = Arc<
         + Sync,
 >;
 
-/// A session's machine and its task's inbox, shared.
-type Handle = Arc<SessionCore>;
+/// A session's sending handle, with its machine and its task's inbox.
+type Handle = SocketSender;
 
 /// What every session task and request handler share.
 pub(crate) struct Shared<R> {
@@ -48,6 +54,7 @@ pub(crate) struct Shared<R> {
     pub(crate) header_read_timeout: Option<Duration>,
     /// Deliver [`SocketEvent::Flushed`].
     pub(crate) flush_events: bool,
+    hooks: hooks::Hooks,
     connections: mpsc::Sender<Socket>,
     allow_request: Option<AllowRequest>,
     next_req: AtomicU64,
@@ -61,7 +68,15 @@ pub(crate) struct Shared<R> {
 
 impl<R: Runtime> Shared<R> {
     fn server(&self) -> ServerGuard<'_> {
-        ServerGuard(self.server.lock().unwrap_or_else(|e| e.into_inner()))
+        self.server_into(None)
+    }
+
+    /// The server machine; its events go to `sink` too (for the request's hooks).
+    fn server_into<'a>(&'a self, sink: Option<&'a mut Vec<ServerEvent>>) -> ServerGuard<'a> {
+        ServerGuard {
+            server: self.server.lock().unwrap_or_else(|e| e.into_inner()),
+            sink,
+        }
     }
 
     fn sessions(&self) -> MutexGuard<'_, HashMap<Sid, Handle>> {
@@ -82,28 +97,37 @@ impl<R: Runtime> Shared<R> {
 }
 
 /// The locked server machine. Its server-wide events are taken when the lock is released
-/// (logged at debug level), so the queue never outlives one call: every handshake and every
-/// refused request queues one, and nothing else reads them yet.
-struct ServerGuard<'a>(MutexGuard<'a, Server>);
+/// (logged at debug level, and handed to the request's hooks through `sink`), so the queue
+/// never outlives one call: every handshake and every refused request queues one.
+struct ServerGuard<'a> {
+    server: MutexGuard<'a, Server>,
+    sink: Option<&'a mut Vec<ServerEvent>>,
+}
+
+/// Most server events one request's hooks see (a request causes one or two).
+const SINK: usize = 8;
 
 impl std::ops::Deref for ServerGuard<'_> {
     type Target = Server;
 
     fn deref(&self) -> &Server {
-        &self.0
+        &self.server
     }
 }
 
 impl std::ops::DerefMut for ServerGuard<'_> {
     fn deref_mut(&mut self) -> &mut Server {
-        &mut self.0
+        &mut self.server
     }
 }
 
 impl Drop for ServerGuard<'_> {
     fn drop(&mut self) {
-        while let Some(event) = self.0.poll_event() {
+        while let Some(event) = self.server.poll_event() {
             tracing::debug!(?event, "server event");
+            if let Some(sink) = self.sink.as_deref_mut().filter(|s| s.len() < SINK) {
+                sink.push(event);
+            }
         }
     }
 }
@@ -141,94 +165,6 @@ impl Connections {
     }
 }
 
-/// Builds an [`EngineIo`] with options beyond [`ServerConfig`].
-pub struct Builder<R> {
-    rt: R,
-    config: ServerConfig,
-    allow_request: Option<AllowRequest>,
-    backlog: usize,
-    header_read_timeout: Option<Duration>,
-    flush_events: bool,
-}
-
-impl<R: Runtime> Builder<R> {
-    /// Deliver [`SocketEvent::Flushed`] (the reference's `flush` and `drain`) each time a
-    /// session's messages were written (default off: one event more per write; to wait for
-    /// one message, [`SocketSender::flushed`] needs no events).
-    pub fn flush_events(mut self, on: bool) -> Self {
-        self.flush_events = on;
-        self
-    }
-
-    /// Decide, asynchronously, whether a handshake may open a session (authentication before
-    /// a session exists). `Err(Some(message))` refuses with that message (403, code 4).
-    pub fn allow_request<F, Fut>(mut self, f: F) -> Self
-    where
-        F: Fn(RequestInfo) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), Option<String>>> + Send + 'static,
-    {
-        self.allow_request = Some(Arc::new(move |info| Box::pin(f(info))));
-        self.config.allow_request = true;
-        self
-    }
-
-    /// How many new sessions may wait for [`Connections::accept`] (default 128); handshakes
-    /// wait beyond that.
-    pub fn backlog(mut self, n: usize) -> Self {
-        self.backlog = n.max(1);
-        self
-    }
-
-    /// The runtime to run on (instead of `R::default()`).
-    pub fn runtime(mut self, rt: R) -> Self {
-        self.rt = rt;
-        self
-    }
-
-    /// How long [`serve`] lets a connection take to send a request's headers before closing
-    /// it (slowloris); `None` for no limit. Default 30 s.
-    pub fn header_read_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.header_read_timeout = timeout;
-        self
-    }
-
-    /// The server and its stream of new sessions.
-    pub fn build(self) -> (EngineIo<R>, Connections) {
-        let mut seed = [0u8; 32];
-        // Session ids guard sessions: seed them from the OS unless a seed is configured.
-        let sids = match self.config.seed {
-            Some(s) => RandomSids::from_u64(s),
-            None => {
-                let _ = getrandom::fill(&mut seed);
-                RandomSids::from_entropy(seed)
-            }
-        };
-        let max_payload = self.config.max_payload;
-        let (tx, rx) = mpsc::channel(self.backlog);
-        let shared = Shared {
-            server: Mutex::new(Server::with_sid_generator(self.config, sids)),
-            sessions: Mutex::new(HashMap::new()),
-            clock: Clock::new(self.rt),
-            metrics: Arc::default(),
-            max_payload,
-            header_read_timeout: self.header_read_timeout,
-            flush_events: self.flush_events,
-            connections: tx,
-            allow_request: self.allow_request,
-            next_req: AtomicU64::new(1),
-            stopping: watch::channel(false).0,
-            drained: watch::channel(false).0,
-            emptied: Notify::new(),
-        };
-        (
-            EngineIo {
-                shared: Arc::new(shared),
-            },
-            Connections(rx),
-        )
-    }
-}
-
 /// The outcome of [`EngineIo::handle`].
 #[derive(Debug)]
 pub enum Handled<B> {
@@ -252,14 +188,22 @@ impl<R: Runtime> EngineIo<R> {
     where
         R: Default,
     {
-        Builder {
-            rt: R::default(),
-            config,
-            allow_request: None,
-            backlog: 128,
-            header_read_timeout: Some(Duration::from_secs(30)),
-            flush_events: false,
-        }
+        Builder::new(R::default(), config)
+    }
+
+    /// The open session `sid`'s sending handle (the reference's `clients[id]`).
+    pub fn client(&self, sid: Sid) -> Option<SocketSender> {
+        self.shared.sessions().get(&sid).cloned()
+    }
+
+    /// The open sessions' sending handles, as they are now (the reference's `clients`).
+    pub fn clients(&self) -> Vec<SocketSender> {
+        self.shared.sessions().values().cloned().collect()
+    }
+
+    /// How many sessions are open (the reference's `clientsCount`).
+    pub fn clients_count(&self) -> usize {
+        self.shared.sessions().len()
     }
 
     /// The counters.
@@ -297,7 +241,7 @@ impl<R: Runtime> EngineIo<R> {
         self.shared.server().shutdown();
         let senders: Vec<_> = self.shared.sessions().values().cloned().collect();
         for s in senders {
-            s.request(crate::core::SHUTDOWN);
+            s.core.request(crate::core::SHUTDOWN);
         }
         let wait = async {
             loop {
@@ -315,27 +259,59 @@ impl<R: Runtime> EngineIo<R> {
     }
 
     /// Answers one request if it is for Engine.IO.
-    pub async fn handle<B>(&self, mut req: Request<B>) -> Handled<B>
+    pub async fn handle<B>(&self, req: Request<B>) -> Handled<B>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<crate::BoxError>,
+    {
+        let hooks = &self.shared.hooks;
+        if !hooks.any() {
+            return self.answer(req, None).await.0;
+        }
+        let info = RequestInfo::detached(&req);
+        let mut events = Vec::new();
+        let (mut handled, initial) = self.answer(req, Some(&mut events)).await;
+        hooks.refused(&info, events);
+        if let (Handled::Response(r), Some(initial)) = (&mut handled, initial) {
+            hooks.answered(&info, initial, r);
+        }
+        handled
+    }
+
+    /// [`handle`](Self::handle) without the hooks: the answer, and whether it is a session's
+    /// (`Some(true)` for the handshake's).
+    async fn answer<B>(
+        &self,
+        mut req: Request<B>,
+        mut events: Option<&mut Vec<ServerEvent>>,
+    ) -> (Handled<B>, Option<bool>)
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<crate::BoxError>,
     {
         let route = {
             let head = engineio_session::RequestHead::from(&req);
-            self.shared.server().route(head)
+            self.shared.server_into(events.as_deref_mut()).route(head)
+        };
+        let refuse = |events: Option<&mut Vec<ServerEvent>>, request: &SessionRequest| {
+            let r = self.shared.server_into(events).unknown_session(request);
+            (Handled::Response(r), None)
         };
         match route {
-            Route::Pass => Handled::Pass(req),
-            Route::Respond(r) => Handled::Response(r),
-            Route::Handshake(hs) => Handled::Response(self.handshake(req, hs).await),
+            Route::Pass => (Handled::Pass(req), None),
+            Route::Respond(r) => (Handled::Response(r), None),
+            Route::Handshake(hs) => {
+                let r = self.handshake(req, hs, events).await;
+                (Handled::Response(r), Some(true))
+            }
             Route::Session { sid, request } => {
-                let Some(core) = self.shared.sessions().get(&sid).cloned() else {
-                    return Handled::Response(self.shared.server().unknown_session(&request));
+                let Some(core) = self.shared.sessions().get(&sid).map(|s| s.core.clone()) else {
+                    return refuse(events, &request);
                 };
                 let upgrade = match request.kind() {
                     RequestKind::WebSocket => match Upgrade::take(&mut req) {
                         Ok(u) => Some(u),
-                        Err(r) => return Handled::Response(r),
+                        Err(r) => return (Handled::Response(r), None),
                     },
                     _ => None,
                 };
@@ -356,7 +332,7 @@ impl<R: Runtime> EngineIo<R> {
                     },
                 }));
                 if core.deliver(cmd).await.is_err() {
-                    return Handled::Response(self.shared.server().unknown_session(&fallback));
+                    return refuse(events, &fallback);
                 }
                 let mut guard = AbortGuard {
                     core,
@@ -366,9 +342,10 @@ impl<R: Runtime> EngineIo<R> {
                 };
                 let r = answer.await;
                 guard.armed = false;
-                Handled::Response(
-                    r.unwrap_or_else(|_| self.shared.server().unknown_session(&fallback)),
-                )
+                match r {
+                    Ok(r) => (Handled::Response(r), Some(false)),
+                    Err(_) => refuse(events, &fallback),
+                }
             }
         }
     }
@@ -377,6 +354,7 @@ impl<R: Runtime> EngineIo<R> {
         &self,
         mut req: Request<B>,
         hs: engineio_session::HandshakeRequest,
+        events: Option<&mut Vec<ServerEvent>>,
     ) -> Response<Bytes> {
         let info = RequestInfo::detached(&req);
         let verdict = match (&self.shared.allow_request, hs.needs_verdict()) {
@@ -396,7 +374,7 @@ impl<R: Runtime> EngineIo<R> {
         };
         let id = self.shared.next_id();
         let now = self.shared.clock.now();
-        let accepted = self.shared.server().accept(now, hs, id, verdict);
+        let accepted = self.shared.server_into(events).accept(now, hs, id, verdict);
         let (sid, session) = match accepted {
             Ok(s) => s,
             Err(r) => return r,
@@ -425,7 +403,7 @@ impl<R: Runtime> EngineIo<R> {
                 upgrade,
             },
         );
-        self.shared.sessions().insert(sid, core.clone());
+        self.shared.sessions().insert(sid, socket.sender.clone());
         let task = Task {
             core,
             shared: self.shared.clone(),

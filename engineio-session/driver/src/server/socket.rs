@@ -102,6 +102,22 @@ pub(crate) fn transport_code(t: Transport) -> u8 {
     }
 }
 
+/// [`transport_code`] of a session that upgraded to WebSocket.
+pub(crate) const UPGRADED: u8 = 2;
+
+/// Where a session is in its life (the reference's `readyState`; a session the application
+/// sees is already open).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadyState {
+    /// Open.
+    Open,
+    /// Closing: its close packet waits to be collected, or the close was asked for.
+    Closing,
+    /// Closed.
+    Closed,
+}
+
 /// One client's session, for the application: receive with [`recv`](Self::recv), send with
 /// [`send`](Self::send) or a cloned [`SocketSender`]. Dropping the `Socket` closes the session.
 #[derive(Debug)]
@@ -140,6 +156,21 @@ impl Socket {
     /// The transport in use now.
     pub fn transport(&self) -> Transport {
         self.sender.transport()
+    }
+
+    /// Where the session is in its life (`readyState`).
+    pub fn ready_state(&self) -> ReadyState {
+        self.sender.ready_state()
+    }
+
+    /// Whether the session upgraded from polling to WebSocket (`upgraded`).
+    pub fn is_upgraded(&self) -> bool {
+        self.sender.is_upgraded()
+    }
+
+    /// Whether a WebSocket is being probed for an upgrade (`upgrading`).
+    pub fn is_upgrading(&self) -> bool {
+        self.sender.is_upgrading()
     }
 
     /// The request that opened the session.
@@ -191,6 +222,28 @@ impl SocketSender {
             0 => Transport::Polling,
             _ => Transport::Websocket,
         }
+    }
+
+    /// Where the session is in its life (`readyState`).
+    pub fn ready_state(&self) -> ReadyState {
+        let session = self.core.lock();
+        if session.is_closed() {
+            ReadyState::Closed
+        } else if session.is_closing() || self.core.close_requested() {
+            ReadyState::Closing
+        } else {
+            ReadyState::Open
+        }
+    }
+
+    /// Whether the session upgraded from polling to WebSocket (`upgraded`).
+    pub fn is_upgraded(&self) -> bool {
+        self.transport.load(Ordering::Relaxed) == UPGRADED
+    }
+
+    /// Whether a WebSocket is being probed for an upgrade (`upgrading`).
+    pub fn is_upgrading(&self) -> bool {
+        self.core.lock().is_upgrading()
     }
 
     /// Sends a message, waiting while the session's send buffer is full; an error if the

@@ -18,7 +18,7 @@ use http::Response;
 use http_body_util::BodyExt;
 use tokio::sync::oneshot;
 
-use super::socket::{transport_code, SocketEvent};
+use super::socket::{SocketEvent, UPGRADED};
 use super::Shared;
 use crate::clock::Alarm;
 use crate::core::{Core, SHUTDOWN};
@@ -355,9 +355,7 @@ impl<R: Runtime> Task<R> {
             Event::Upgrading => SocketEvent::Upgrading,
             Event::Upgraded => {
                 self.shared.metrics.upgraded();
-                let transport = self.core.lock().transport();
-                self.transport
-                    .store(transport_code(transport), Ordering::Relaxed);
+                self.transport.store(UPGRADED, Ordering::Relaxed);
                 SocketEvent::Upgraded
             }
             Event::UpgradeAborted => SocketEvent::UpgradeAborted,

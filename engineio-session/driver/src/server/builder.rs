@@ -1,0 +1,138 @@
+//! Building an [`EngineIo`]: the options beyond [`ServerConfig`] and the hooks.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use engineio_session::{RandomSids, Server, ServerConfig};
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::hooks::{self, ConnectionError, ResponseInfo};
+use super::{AllowRequest, Connections, EngineIo, RequestInfo, Shared};
+use crate::clock::Clock;
+use crate::Runtime;
+
+/// Builds an [`EngineIo`] with options beyond [`ServerConfig`].
+pub struct Builder<R> {
+    rt: R,
+    config: ServerConfig,
+    allow_request: Option<AllowRequest>,
+    backlog: usize,
+    header_read_timeout: Option<Duration>,
+    flush_events: bool,
+    hooks: hooks::Hooks,
+}
+
+impl<R: Runtime> Builder<R> {
+    pub(super) fn new(rt: R, config: ServerConfig) -> Builder<R> {
+        Builder {
+            rt,
+            config,
+            allow_request: None,
+            backlog: 128,
+            header_read_timeout: Some(Duration::from_secs(30)),
+            flush_events: false,
+            hooks: Default::default(),
+        }
+    }
+
+    /// Called for every request refused with an Engine.IO error code, with the request (the
+    /// reference's `connection_error` event). Runs on the request's task: keep it short.
+    pub fn on_connection_error(
+        mut self,
+        f: impl Fn(ConnectionError) + Send + Sync + 'static,
+    ) -> Self {
+        self.hooks.connection_error = Some(Arc::new(f));
+        self
+    }
+
+    /// Called before every answer of a session is written (`200`s and the WebSocket's
+    /// `101`), with its headers to edit: the reference's `headers` event, and with
+    /// [`ResponseInfo::initial`] its `initial_headers` (the handshake's answer).
+    pub fn on_headers(
+        mut self,
+        f: impl Fn(&ResponseInfo<'_>, &mut http::HeaderMap) + Send + Sync + 'static,
+    ) -> Self {
+        self.hooks.headers = Some(Arc::new(f));
+        self
+    }
+
+    /// Deliver [`SocketEvent::Flushed`](super::SocketEvent::Flushed) (the reference's `flush` and `drain`) each time a
+    /// session's messages were written (default off: one event more per write; to wait for
+    /// one message, [`SocketSender::flushed`](super::SocketSender::flushed) needs no events).
+    pub fn flush_events(mut self, on: bool) -> Self {
+        self.flush_events = on;
+        self
+    }
+
+    /// Decide, asynchronously, whether a handshake may open a session (authentication before
+    /// a session exists). `Err(Some(message))` refuses with that message (403, code 4).
+    pub fn allow_request<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(RequestInfo) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Option<String>>> + Send + 'static,
+    {
+        self.allow_request = Some(Arc::new(move |info| Box::pin(f(info))));
+        self.config.allow_request = true;
+        self
+    }
+
+    /// How many new sessions may wait for [`Connections::accept`] (default 128); handshakes
+    /// wait beyond that.
+    pub fn backlog(mut self, n: usize) -> Self {
+        self.backlog = n.max(1);
+        self
+    }
+
+    /// The runtime to run on (instead of `R::default()`).
+    pub fn runtime(mut self, rt: R) -> Self {
+        self.rt = rt;
+        self
+    }
+
+    /// How long [`serve`](super::serve) lets a connection take to send a request's headers before closing
+    /// it (slowloris); `None` for no limit. Default 30 s.
+    pub fn header_read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// The server and its stream of new sessions.
+    pub fn build(self) -> (EngineIo<R>, Connections) {
+        let mut seed = [0u8; 32];
+        // Session ids guard sessions: seed them from the OS unless a seed is configured.
+        let sids = match self.config.seed {
+            Some(s) => RandomSids::from_u64(s),
+            None => {
+                let _ = getrandom::fill(&mut seed);
+                RandomSids::from_entropy(seed)
+            }
+        };
+        let max_payload = self.config.max_payload;
+        let (tx, rx) = mpsc::channel(self.backlog);
+        let shared = Shared {
+            server: Mutex::new(Server::with_sid_generator(self.config, sids)),
+            sessions: Mutex::new(HashMap::new()),
+            clock: Clock::new(self.rt),
+            metrics: Arc::default(),
+            max_payload,
+            header_read_timeout: self.header_read_timeout,
+            flush_events: self.flush_events,
+            hooks: self.hooks,
+            connections: tx,
+            allow_request: self.allow_request,
+            next_req: AtomicU64::new(1),
+            stopping: watch::channel(false).0,
+            drained: watch::channel(false).0,
+            emptied: Notify::new(),
+        };
+        (
+            EngineIo {
+                shared: Arc::new(shared),
+            },
+            Connections(rx),
+        )
+    }
+}

@@ -1,0 +1,188 @@
+//! The reference server's API beyond messages: `connection_error`, `headers` and
+//! `initial_headers` as hooks, the clients view (`clients`, `clientsCount`), and a socket's
+//! state (`readyState`, `upgraded`, `upgrading`).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use engineio_driver::proto::{ErrorCode, Message, ProtocolVersion};
+use engineio_driver::{
+    Client, ClientSocketEvent, ConnectionError, EngineIo, ReadyState, ServerConfig, Sid,
+    SocketEvent,
+};
+use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+use http::HeaderValue;
+
+use crate::harness::{serve, timeout, TestRuntime};
+use crate::loopback::client_config;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// One GET on a new connection: the whole response, head and body (the head lowercased).
+async fn get<R: TestRuntime>(addr: SocketAddr, target: &str) -> String {
+    let mut s = R::default()
+        .connect("127.0.0.1", addr.port())
+        .await
+        .unwrap();
+    let request =
+        format!("GET {target} HTTP/1.1\r\nHost: x\r\nX-Probe: hook\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut r = String::new();
+    timeout::<R, _>(WAIT, s.read_to_string(&mut r))
+        .await
+        .expect("a response")
+        .unwrap();
+    match r.split_once("\r\n\r\n") {
+        Some((head, body)) => format!("{}\r\n\r\n{body}", head.to_ascii_lowercase()),
+        None => r,
+    }
+}
+
+pub async fn hooks_see_refusals_and_edit_headers<R: TestRuntime>() {
+    let refused: Arc<Mutex<Vec<ConnectionError>>> = Arc::default();
+    let seen = refused.clone();
+    let (engine, _connections) = EngineIo::<R>::builder(ServerConfig::default())
+        .on_connection_error(move |e| seen.lock().unwrap().push(e))
+        .on_headers(|info, headers| {
+            let name = if info.initial {
+                "x-initial"
+            } else {
+                "x-session"
+            };
+            let probe = info.request.headers.get("x-probe").cloned();
+            headers.insert(name, probe.unwrap_or(HeaderValue::from_static("none")));
+        })
+        .build();
+    let addr = serve(engine.clone()).await;
+
+    // Refusals reach the hook with their request; their answers are not edited.
+    let r = get::<R>(addr, "/engine.io/?EIO=4&transport=polling&sid=nope").await;
+    assert!(r.starts_with("http/1.1 400"), "{r}");
+    assert!(!r.contains("x-session") && !r.contains("x-initial"), "{r}");
+    let r = get::<R>(addr, "/engine.io/?EIO=4&transport=bogus").await;
+    assert!(r.starts_with("http/1.1 400"), "{r}");
+    {
+        let refused = refused.lock().unwrap();
+        let codes: Vec<ErrorCode> = refused.iter().map(|e| e.code).collect();
+        assert_eq!(
+            codes,
+            [ErrorCode::UnknownSid, ErrorCode::UnknownTransport],
+            "{refused:?}"
+        );
+        assert_eq!(refused[0].message, "Session ID unknown");
+        assert!(refused[0].request.uri.to_string().contains("sid=nope"));
+        assert_eq!(refused[0].request.headers["x-probe"], "hook");
+        assert!(refused[0].request.remote_addr.is_some());
+    }
+
+    // The handshake's answer is `initial`; the session's next ones are not.
+    let r = get::<R>(addr, "/engine.io/?EIO=4&transport=polling").await;
+    assert!(r.starts_with("http/1.1 200"), "{r}");
+    assert!(r.contains("x-initial: hook"), "{r}");
+    let sid = r
+        .split("\"sid\":\"")
+        .nth(1)
+        .and_then(|x| x.split('"').next())
+        .expect("sid")
+        .to_owned();
+    // A GET that finds a message waiting answers at once.
+    let sender = engine
+        .client(Sid::new(&sid).expect("a sid"))
+        .expect("the session");
+    sender.send("hi").await.expect("send");
+    let r = get::<R>(
+        addr,
+        &format!("/engine.io/?EIO=4&transport=polling&sid={sid}"),
+    )
+    .await;
+    assert!(r.starts_with("http/1.1 200"), "{r}");
+    assert!(
+        r.contains("x-session: hook") && !r.contains("x-initial"),
+        "{r}"
+    );
+    assert_eq!(refused.lock().unwrap().len(), 2);
+}
+
+pub async fn clients_view_and_socket_state<R: TestRuntime>() {
+    let (engine, mut connections) = EngineIo::<R>::new(ServerConfig::default());
+    let url = format!("http://{}", serve(engine.clone()).await);
+    assert_eq!(engine.clients_count(), 0);
+    let polling = Client::<R>::connect(client_config(&url, "polling", ProtocolVersion::V4))
+        .await
+        .expect("handshake");
+    let mut polling_socket = timeout::<R, _>(WAIT, connections.accept())
+        .await
+        .flatten()
+        .expect("a session");
+    let mut upgrading = Client::<R>::connect(client_config(&url, "upgrade", ProtocolVersion::V4))
+        .await
+        .expect("handshake");
+    let mut upgrading_socket = timeout::<R, _>(WAIT, connections.accept())
+        .await
+        .flatten()
+        .expect("a session");
+    assert_eq!(engine.clients_count(), 2);
+    let mut sids: Vec<String> = engine
+        .clients()
+        .iter()
+        .map(|s| s.sid().to_string())
+        .collect();
+    sids.sort();
+    let mut expected = vec![polling.sid().to_owned(), upgrading.sid().to_owned()];
+    expected.sort();
+    assert_eq!(sids, expected);
+
+    // A session found by its id sends like its own socket.
+    let found = engine
+        .client(Sid::new(upgrading.sid()).unwrap())
+        .expect("found by sid");
+    found.send("via the clients view").await.expect("send");
+    loop {
+        match timeout::<R, _>(WAIT, upgrading.recv()).await.flatten() {
+            Some(ClientSocketEvent::Message(m)) => {
+                assert_eq!(m, Message::from("via the clients view"));
+                break;
+            }
+            Some(ClientSocketEvent::Closed { .. }) | None => panic!("closed"),
+            Some(_) => {}
+        }
+    }
+
+    // `upgraded` once the upgrade is done; never on a polling-only session.
+    loop {
+        match timeout::<R, _>(WAIT, upgrading_socket.recv())
+            .await
+            .flatten()
+        {
+            Some(SocketEvent::Upgraded) => break,
+            Some(SocketEvent::Closed(r)) => panic!("{r:?}"),
+            Some(_) => {}
+            None => panic!("no upgrade"),
+        }
+    }
+    assert!(upgrading_socket.is_upgraded());
+    assert!(!upgrading_socket.is_upgrading());
+    assert!(!polling_socket.is_upgraded());
+    assert_eq!(upgrading_socket.ready_state(), ReadyState::Open);
+
+    // Closed: the state says so, and the view forgets it.
+    polling.close().await;
+    loop {
+        match timeout::<R, _>(WAIT, polling_socket.recv()).await.flatten() {
+            Some(SocketEvent::Closed(_)) => break,
+            Some(_) => {}
+            None => panic!("no close"),
+        }
+    }
+    assert_eq!(polling_socket.ready_state(), ReadyState::Closed);
+    for _ in 0..100 {
+        if engine.clients_count() == 1 {
+            break;
+        }
+        let rt = R::default();
+        rt.sleep_until(rt.now() + Duration::from_millis(20)).await;
+    }
+    assert_eq!(engine.clients_count(), 1);
+    assert!(engine.client(Sid::new(polling.sid()).unwrap()).is_none());
+}

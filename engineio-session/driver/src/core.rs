@@ -155,6 +155,53 @@ impl<M: Machine, E, N> Core<M, E, N> {
         }
     }
 
+    /// Hands `messages` to the machine in order, as many at a time as its send buffer takes
+    /// (one lock and one wake-up for them), waiting while it is full. Returns the last one's
+    /// id and how many were taken; on an error, those before it were taken.
+    pub(crate) async fn send_all<I>(
+        &self,
+        messages: I,
+    ) -> (Option<SendId>, usize, Result<(), SendError>)
+    where
+        I: Iterator<Item = Message>,
+    {
+        let mut messages = messages.peekable();
+        let (mut last, mut taken) = (None, 0);
+        loop {
+            let room = self.room.notified();
+            let mut room = std::pin::pin!(room);
+            room.as_mut().enable();
+            let mut failed = None;
+            {
+                let mut machine = self.lock();
+                while let Some(message) = messages.peek() {
+                    match machine.send(message.clone()) {
+                        Ok(id) => {
+                            last = Some(id);
+                            taken += 1;
+                            messages.next();
+                        }
+                        Err(SendError::Full) => break,
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
+            if taken > 0 {
+                self.wake.notify_one();
+            }
+            if let Some(e) = failed {
+                return (last, taken, Err(e));
+            }
+            if messages.peek().is_none() {
+                return (last, taken, Ok(()));
+            }
+            room.await;
+        }
+    }
+
     /// Waits until the message `id` (and every one before it) was written to the network, or
     /// fails with [`SendError::Closed`] if the machine closed before.
     pub(crate) async fn flushed(&self, id: SendId) -> Result<(), SendError> {

@@ -373,6 +373,19 @@ impl Server {
         req: ReqId,
         verdict: Verdict,
     ) -> Result<(Sid, Session), Response<Bytes>> {
+        self.accept_as(now, hs, req, verdict, None)
+    }
+
+    /// [`accept`](Self::accept), with the session id the application chose (the reference's
+    /// `generateId`) instead of the generator's when `sid` is given. The host keeps ids unique.
+    pub fn accept_as(
+        &mut self,
+        now: Instant,
+        hs: HandshakeRequest,
+        req: ReqId,
+        verdict: Verdict,
+        sid: Option<Sid>,
+    ) -> Result<(Sid, Session), Response<Bytes>> {
         if let Verdict::Deny(message) = verdict {
             self.events.push_back(ServerEvent::ConnectionError {
                 code: ErrorCode::Forbidden,
@@ -385,7 +398,7 @@ impl Server {
                 h,
             ));
         }
-        let sid = self.sids.generate();
+        let sid = sid.unwrap_or_else(|| self.sids.generate());
         let cookie = self
             .config
             .cookie

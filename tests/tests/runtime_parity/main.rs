@@ -61,4 +61,6 @@ on_both_runtimes!(
     an_abandoned_probe_is_reported_as_upgrade_aborted,
     hooks_see_refusals_and_edit_headers,
     clients_view_and_socket_state,
+    send_batch_sends_in_order_and_waits_for_room,
+    generate_id_chooses_session_ids,
 );

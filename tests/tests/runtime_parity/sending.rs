@@ -157,3 +157,49 @@ pub async fn try_send_answers_full_and_a_flush_makes_room<R: TestRuntime>() {
     let lost = timeout::<R, _>(WAIT, socket.flushed(SendId(4))).await;
     assert_eq!(lost, Some(Err(SendError::Closed)));
 }
+
+pub async fn send_batch_sends_in_order_and_waits_for_room<R: TestRuntime>() {
+    // A buffer of four messages: a batch of 100 goes in four at a time, in order.
+    let config = ServerConfig {
+        max_buffered_packets: 4,
+        ..ServerConfig::default()
+    };
+    let (engine, mut connections) = EngineIo::<R>::new(config);
+    let url = format!("http://{}", serve(engine.clone()).await);
+    for mode in ["polling", "websocket"] {
+        let mut client = Client::<R>::connect(client_config(&url, mode, ProtocolVersion::V4))
+            .await
+            .expect("handshake");
+        let mut socket = timeout::<R, _>(WAIT, connections.accept())
+            .await
+            .flatten()
+            .expect("a session");
+        let batch: Vec<String> = (0..100).map(|i| format!("b{i}")).collect();
+        let sender = socket.sender();
+        let to_send = batch.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        R::default().spawn(async move {
+            let _ = tx.send(sender.send_batch(to_send).await).await;
+        });
+        for m in &batch {
+            assert_eq!(
+                next_message(&mut client).await,
+                Message::from(m.as_str()),
+                "{mode}"
+            );
+        }
+        let sent = timeout::<R, _>(WAIT, rx.recv()).await.flatten();
+        assert_eq!(sent, Some(Ok(Some(SendId(99)))), "{mode}");
+        // The client's batch.
+        let last = client.send_batch(["x", "y", "z"]).await;
+        assert_eq!(last, Ok(Some(SendId(2))), "{mode}");
+        for m in ["x", "y", "z"] {
+            assert_eq!(
+                next_server_message::<R>(&mut socket).await,
+                Message::from(m)
+            );
+        }
+        assert_eq!(client.send_batch(Vec::<String>::new()).await, Ok(None));
+    }
+    assert_eq!(engine.metrics().messages_out, 200);
+}

@@ -186,3 +186,40 @@ pub async fn clients_view_and_socket_state<R: TestRuntime>() {
     assert_eq!(engine.clients_count(), 1);
     assert!(engine.client(Sid::new(polling.sid()).unwrap()).is_none());
 }
+
+pub async fn generate_id_chooses_session_ids<R: TestRuntime>() {
+    let (engine, mut connections) = EngineIo::<R>::builder(ServerConfig::default())
+        .generate_id(|request| {
+            // From the request: a header, or an id that is not valid.
+            match request.headers.get("x-user") {
+                Some(user) => format!("user-{}", user.to_str().unwrap_or("x")),
+                None => "not a valid id!".to_owned(),
+            }
+        })
+        .build();
+    let url = format!("http://{}", serve(engine.clone()).await);
+    let mut config = client_config(&url, "polling", ProtocolVersion::V4);
+    config
+        .extra_headers
+        .insert("x-user", HeaderValue::from_static("ada"));
+    let client = Client::<R>::connect(config).await.expect("handshake");
+    assert_eq!(client.sid(), "user-ada");
+    let socket = timeout::<R, _>(WAIT, connections.accept())
+        .await
+        .flatten()
+        .expect("a session");
+    assert_eq!(socket.sid().as_str(), "user-ada");
+    // The same id again is in use: the server's generator chooses instead, as for an invalid one.
+    let mut config = client_config(&url, "polling", ProtocolVersion::V4);
+    config
+        .extra_headers
+        .insert("x-user", HeaderValue::from_static("ada"));
+    let again = Client::<R>::connect(config).await.expect("handshake");
+    assert_ne!(again.sid(), "user-ada");
+    assert_eq!(again.sid().len(), 20);
+    let other = Client::<R>::connect(client_config(&url, "polling", ProtocolVersion::V4))
+        .await
+        .expect("handshake");
+    assert_eq!(other.sid().len(), 20, "{}", other.sid());
+    assert_eq!(engine.clients_count(), 3);
+}

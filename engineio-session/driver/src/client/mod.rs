@@ -155,6 +155,14 @@ impl<R: Runtime> Client<R> {
         self.sender.send(message).await
     }
 
+    /// Sends messages in order; see [`ClientSender::send_batch`].
+    pub async fn send_batch<M: Into<Message>>(
+        &self,
+        messages: impl IntoIterator<Item = M>,
+    ) -> Result<Option<SendId>, SendError> {
+        self.sender.send_batch(messages).await
+    }
+
     /// Sends a message if the send queue has room; see [`ClientSender::try_send`].
     pub fn try_send(&self, message: impl Into<Message>) -> Result<SendId, SendError> {
         self.sender.try_send(message)
@@ -202,6 +210,18 @@ impl ClientSender {
     /// message's [`SendId`] (to await its [`flushed`](Self::flushed)).
     pub async fn send(&self, message: impl Into<Message>) -> Result<SendId, SendError> {
         self.core.send(message.into()).await
+    }
+
+    /// Sends `messages` in order, with one lock and one wake-up of the driver for as many as
+    /// the send queue takes at a time, waiting while it is full: the last one's id (`None` for
+    /// none). On an error, the messages before the refused one were sent.
+    pub async fn send_batch<M: Into<Message>>(
+        &self,
+        messages: impl IntoIterator<Item = M>,
+    ) -> Result<Option<SendId>, SendError> {
+        let messages: Vec<Message> = messages.into_iter().map(Into::into).collect();
+        let (last, _, result) = self.core.send_all(messages.into_iter()).await;
+        result.map(|()| last)
     }
 
     /// Sends a message if the send queue has room: [`SendError::Full`] if not.

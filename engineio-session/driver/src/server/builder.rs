@@ -59,6 +59,25 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// Chooses the id of each new session from its handshake request (the reference's
+    /// `generateId`). An id must be 1 to 32 characters of `A-Z a-z 0-9 - _` and not in use;
+    /// otherwise the server's own generator chooses (and says so in a warning).
+    ///
+    /// ```no_run
+    /// # fn f(builder: engineio_driver::Builder<impl engineio_driver::Runtime>) {
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// static NEXT: AtomicU64 = AtomicU64::new(1);
+    /// let builder = builder.generate_id(|_request| format!("s{}", NEXT.fetch_add(1, Ordering::Relaxed)));
+    /// # }
+    /// ```
+    pub fn generate_id(
+        mut self,
+        f: impl Fn(&RequestInfo) -> String + Send + Sync + 'static,
+    ) -> Self {
+        self.hooks.generate_id = Some(Arc::new(f));
+        self
+    }
+
     /// Deliver [`SocketEvent::Flushed`](super::SocketEvent::Flushed) (the reference's `flush` and `drain`) each time a
     /// session's messages were written (default off: one event more per write; to wait for
     /// one message, [`SocketSender::flushed`](super::SocketSender::flushed) needs no events).

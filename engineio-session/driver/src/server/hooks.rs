@@ -44,12 +44,14 @@ pub struct ResponseInfo<'a> {
 
 type OnConnectionError = dyn Fn(ConnectionError) + Send + Sync;
 type OnHeaders = dyn Fn(&ResponseInfo<'_>, &mut HeaderMap) + Send + Sync;
+pub(crate) type GenerateId = dyn Fn(&RequestInfo) -> String + Send + Sync;
 
 /// The hooks an application set on the [`Builder`](super::Builder).
 #[derive(Clone, Default)]
 pub(crate) struct Hooks {
     pub(crate) connection_error: Option<Arc<OnConnectionError>>,
     pub(crate) headers: Option<Arc<OnHeaders>>,
+    pub(crate) generate_id: Option<Arc<GenerateId>>,
 }
 
 impl Hooks {

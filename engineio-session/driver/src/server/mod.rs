@@ -374,7 +374,19 @@ impl<R: Runtime> EngineIo<R> {
         };
         let id = self.shared.next_id();
         let now = self.shared.clock.now();
-        let accepted = self.shared.server_into(events).accept(now, hs, id, verdict);
+        let sid = self.shared.hooks.generate_id.as_ref().and_then(|f| {
+            let chosen = f(&info);
+            let sid = Sid::new(&chosen).ok();
+            let sid = sid.filter(|s| !self.shared.sessions().contains_key(s));
+            if sid.is_none() {
+                tracing::warn!(id = %chosen, "generate_id gave an invalid or used id");
+            }
+            sid
+        });
+        let accepted = self
+            .shared
+            .server_into(events)
+            .accept_as(now, hs, id, verdict, sid);
         let (sid, session) = match accepted {
             Ok(s) => s,
             Err(r) => return r,

@@ -189,6 +189,14 @@ impl Socket {
         self.sender.send(message).await
     }
 
+    /// Sends messages in order; see [`SocketSender::send_batch`].
+    pub async fn send_batch<M: Into<Message>>(
+        &self,
+        messages: impl IntoIterator<Item = M>,
+    ) -> Result<Option<SendId>, SendError> {
+        self.sender.send_batch(messages).await
+    }
+
     /// Sends a message if the session's send buffer has room; see [`SocketSender::try_send`].
     pub fn try_send(&self, message: impl Into<Message>) -> Result<SendId, SendError> {
         self.sender.try_send(message)
@@ -254,6 +262,19 @@ impl SocketSender {
         let id = self.core.send(message.into()).await?;
         self.metrics.messages_out(1);
         Ok(id)
+    }
+
+    /// Sends `messages` in order with one lock and one wake-up of the session for as many as
+    /// its send buffer takes at a time, waiting while it is full: the last one's id (`None`
+    /// for none). On an error, the messages before the refused one were sent.
+    pub async fn send_batch<M: Into<Message>>(
+        &self,
+        messages: impl IntoIterator<Item = M>,
+    ) -> Result<Option<SendId>, SendError> {
+        let messages: Vec<Message> = messages.into_iter().map(Into::into).collect();
+        let (last, taken, result) = self.core.send_all(messages.into_iter()).await;
+        self.metrics.messages_out(taken);
+        result.map(|()| last)
     }
 
     /// Sends a message if the session's send buffer has room: [`SendError::Full`] if not

@@ -171,6 +171,25 @@ pub struct CookieConfig {
     pub same_site: Option<SameSite>,
     /// `Max-Age` in seconds (default none: a session cookie).
     pub max_age: Option<u64>,
+    /// `Expires`, an HTTP date as the application writes it (`Wed, 21 Oct 2026 07:28:00 GMT`;
+    /// default none). The machine reads no clock, so it does not make one.
+    pub expires: Option<String>,
+    /// `Partitioned` (CHIPS; default false).
+    pub partitioned: bool,
+    /// `Priority` (default none).
+    pub priority: Option<CookiePriority>,
+}
+
+/// The `Priority` attribute of the sticky cookie (a Chromium extension the reference's
+/// `cookie` package writes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookiePriority {
+    /// `Priority=Low`.
+    Low,
+    /// `Priority=Medium`.
+    Medium,
+    /// `Priority=High`.
+    High,
 }
 
 impl Default for CookieConfig {
@@ -183,9 +202,38 @@ impl Default for CookieConfig {
             secure: false,
             same_site: Some(SameSite::Lax),
             max_age: None,
+            expires: None,
+            partitioned: false,
+            priority: None,
         }
     }
 }
+
+/// A function deciding whether CORS allows an origin (the reference's `cors.origin` given as
+/// a function). Compared by identity.
+#[derive(Clone)]
+pub struct OriginPredicate(pub std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl OriginPredicate {
+    /// Wraps `f`.
+    pub fn new(f: impl Fn(&str) -> bool + Send + Sync + 'static) -> OriginPredicate {
+        OriginPredicate(std::sync::Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for OriginPredicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OriginPredicate(..)")
+    }
+}
+
+impl PartialEq for OriginPredicate {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for OriginPredicate {}
 
 /// Which origins CORS allows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -197,6 +245,13 @@ pub enum CorsOrigin {
     /// Echo the request's `Origin` when it is one of these; otherwise send no
     /// `Access-Control-Allow-Origin` (the browser then refuses the response).
     List(Vec<String>),
+    /// Echo the request's `Origin` when the function allows it (the text of the header).
+    ///
+    /// ```
+    /// use engineio_session::{CorsOrigin, OriginPredicate};
+    /// let origin = CorsOrigin::Predicate(OriginPredicate::new(|o| o.ends_with(".example.com")));
+    /// ```
+    Predicate(OriginPredicate),
 }
 
 /// CORS, as the reference server does it through the `cors` package.

@@ -6,7 +6,7 @@ use engineio_proto::ErrorCode;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
-use crate::config::{CookieConfig, CorsConfig, CorsOrigin, SameSite};
+use crate::config::{CookieConfig, CookiePriority, CorsConfig, CorsOrigin, SameSite};
 
 /// The content codings a polling response may be compressed with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -147,6 +147,13 @@ fn add_allow_origin(cors: &CorsConfig, origin: Option<&HeaderValue>, headers: &m
             }
             headers.append(header::VARY, HeaderValue::from_static("Origin"));
         }
+        CorsOrigin::Predicate(allows) => {
+            let allowed = origin.filter(|o| o.to_str().is_ok_and(|text| (allows.0)(text)));
+            if let Some(o) = allowed {
+                headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
+            }
+            headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
     }
 }
 
@@ -181,7 +188,8 @@ pub(crate) fn preflight(cors: &CorsConfig, request: &HeaderMap) -> Response<Byte
 }
 
 /// The `Set-Cookie` value for a new session, serialized as the reference's `cookie` package
-/// does: `io=<sid>; Max-Age=..; Domain=..; Path=/; HttpOnly; Secure; SameSite=Lax`.
+/// does: `io=<sid>; Max-Age=..; Domain=..; Path=/; Expires=..; HttpOnly; Secure; Partitioned;
+/// Priority=..; SameSite=Lax`.
 pub(crate) fn set_cookie(cookie: &CookieConfig, sid: &str) -> Option<HeaderValue> {
     let mut s = format!("{}={}", cookie.name, sid);
     if let Some(age) = cookie.max_age {
@@ -193,11 +201,23 @@ pub(crate) fn set_cookie(cookie: &CookieConfig, sid: &str) -> Option<HeaderValue
     if let Some(p) = &cookie.path {
         s.push_str(&format!("; Path={p}"));
     }
+    if let Some(e) = &cookie.expires {
+        s.push_str(&format!("; Expires={e}"));
+    }
     if cookie.http_only {
         s.push_str("; HttpOnly");
     }
     if cookie.secure {
         s.push_str("; Secure");
+    }
+    if cookie.partitioned {
+        s.push_str("; Partitioned");
+    }
+    match cookie.priority {
+        Some(CookiePriority::Low) => s.push_str("; Priority=Low"),
+        Some(CookiePriority::Medium) => s.push_str("; Priority=Medium"),
+        Some(CookiePriority::High) => s.push_str("; Priority=High"),
+        None => {}
     }
     match cookie.same_site {
         Some(SameSite::Strict) => s.push_str("; SameSite=Strict"),

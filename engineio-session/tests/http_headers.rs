@@ -6,7 +6,8 @@ use std::io::Read;
 
 use engineio_session::proto::Packet;
 use engineio_session::{
-    CookieConfig, CorsConfig, CorsOrigin, ReqId, Route, SameSite, Server, ServerConfig, Transmit,
+    CookieConfig, CookiePriority, CorsConfig, CorsOrigin, OriginPredicate, ReqId, Route, SameSite,
+    Server, ServerConfig, Transmit,
 };
 use support::*;
 
@@ -120,6 +121,25 @@ fn cors_headers_on_handshake_payload_and_error_responses() {
     assert!(r.headers().get("access-control-allow-origin").is_none());
     assert_eq!(header(r.headers(), "vary"), Some("Origin"));
 
+    // An origin decided by a function (the reference's `cors.origin` as a function).
+    let allows = OriginPredicate::new(|o| o.starts_with("https://") && o.ends_with(".example"));
+    let mut s = Server::new(cors(CorsOrigin::Predicate(allows), false));
+    for (o, allowed) in [
+        ("https://app.example", true),
+        ("https://evil.other", false),
+        ("http://app.example", false),
+    ] {
+        let r = respond(route(
+            &mut s,
+            "GET",
+            "/engine.io/?EIO=5&transport=polling",
+            &[("origin", o)],
+        ));
+        let expected = allowed.then_some(o);
+        assert_eq!(header(r.headers(), "access-control-allow-origin"), expected);
+        assert_eq!(header(r.headers(), "vary"), Some("Origin"));
+    }
+
     // Responses from the session carry them too, for the request's own origin.
     let mut s = Server::new(cors(CorsOrigin::Mirror, false));
     let Route::Handshake(hs) = route(
@@ -190,6 +210,9 @@ fn sticky_cookie_on_the_handshake_only() {
         secure: true,
         same_site: Some(SameSite::None),
         max_age: Some(3600),
+        expires: Some("Wed, 21 Oct 2026 07:28:00 GMT".into()),
+        partitioned: true,
+        priority: Some(CookiePriority::High),
     };
     let mut h = Host::polling(ServerConfig {
         cookie: Some(custom),
@@ -200,7 +223,9 @@ fn sticky_cookie_on_the_handshake_only() {
         header(r.headers(), "set-cookie"),
         Some(
             format!(
-                "sticky={}; Max-Age=3600; Domain=example.com; Path=/app; Secure; SameSite=None",
+                "sticky={}; Max-Age=3600; Domain=example.com; Path=/app; \
+                 Expires=Wed, 21 Oct 2026 07:28:00 GMT; Secure; Partitioned; Priority=High; \
+                 SameSite=None",
                 h.sid
             )
             .as_str()

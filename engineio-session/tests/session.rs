@@ -132,14 +132,23 @@ fn a_garbage_payload_is_400_and_a_parse_error() {
         "no packet of a bad payload is delivered"
     );
     assert_eq!(h.closed_events(), [CloseReason::ParseError]);
+    assert_eq!(
+        h.session.close_description(),
+        Some("a POST body that does not decode")
+    );
 }
 
 #[test]
 fn a_close_packet_closes_with_transport_close_and_stops_the_payload() {
     let mut h = Host::polling(ServerConfig::default());
+    assert_eq!(h.session.close_description(), None);
     h.post(b"4a\x1e1\x1e4b");
     assert_eq!(h.messages(), [text("a")]);
     assert_eq!(h.closed_events(), [CloseReason::TransportClose]);
+    assert_eq!(
+        h.session.close_description(),
+        Some("the client sent a close packet")
+    );
 }
 
 #[test]
@@ -247,6 +256,10 @@ fn v4_no_pong_is_a_ping_timeout() {
     assert!(h.closed_events().is_empty());
     h.advance_to(at(45_000));
     assert_eq!(h.closed_events(), [CloseReason::PingTimeout]);
+    assert_eq!(
+        h.session.close_description(),
+        Some("no pong within pingTimeout")
+    );
     assert_eq!(h.session.poll_timeout(), None);
 }
 

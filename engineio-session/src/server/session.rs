@@ -160,6 +160,25 @@ const TIMERS: [Timer; 5] = [
     Timer::Noop,
 ];
 
+/// The close descriptions ([`Session::close_description`]).
+const NO_PONG: &str = "no pong within pingTimeout";
+const OVERLAPPING_GET: &str = "a GET while another was pending";
+const OVERLAPPING_POST: &str = "a POST while another was being read";
+const BINARY_POST_V4: &str = "a binary POST on a v4 session";
+const BODY_TOO_LARGE: &str = "a POST body over maxHttpBufferSize";
+const TOO_MANY_PACKETS: &str = "a POST body with too many packets";
+const UNDECODABLE_BODY: &str = "a POST body that does not decode";
+const GET_ABORTED: &str = "the client dropped a pending GET";
+const POST_ABORTED: &str = "the client dropped a POST being read";
+const FRAME_TOO_LARGE: &str = "a WebSocket message over maxHttpBufferSize";
+const UNDECODABLE_FRAME: &str = "a WebSocket message that does not decode";
+const WEBSOCKET_CLOSED: &str = "the WebSocket closed";
+const PING_FROM_CLIENT: &str = "a ping from a v4 client (heartbeats go the other way)";
+const PONG_FROM_CLIENT: &str = "a pong from a v3 client (heartbeats go the other way)";
+const CLOSE_PACKET: &str = "the client sent a close packet";
+const CLOSED_BY_APPLICATION: &str = "the application closed the session";
+const SHUTTING_DOWN: &str = "the server is shutting down";
+
 /// One Engine.IO session, server side: a sans-IO machine.
 ///
 /// Feed it [`Input`]s, the application's [`send`](Self::send) and [`close`](Self::close),
@@ -206,6 +225,8 @@ pub struct Session {
     version: ProtocolVersion,
     format: PayloadFormat,
     state: State,
+    /// What closed the session, in words (the reference's close `description`).
+    close_detail: &'static str,
     transport: Transport,
     get: Option<Parked>,
     post: Option<PostSlot>,
@@ -254,6 +275,7 @@ impl Session {
             version: hs.version,
             format: hs.format,
             state: State::Open,
+            close_detail: "",
             transport: hs.transport,
             get: None,
             post: None,
@@ -348,6 +370,13 @@ impl Session {
         matches!(self.state, State::Closed(_))
     }
 
+    /// What closed the session, in words, once it has (the reference's close `description`):
+    /// "the client sent a close packet", "no pong within pingTimeout", "a GET while another
+    /// was pending", and so on.
+    pub fn close_description(&self) -> Option<&'static str> {
+        self.is_closed().then_some(self.close_detail)
+    }
+
     /// Why the session closed, once it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
         match self.state {
@@ -386,7 +415,7 @@ impl Session {
                         self.finish(reason);
                     }
                 }
-                Timer::PingTimeout => self.close_now(CloseReason::PingTimeout, false),
+                Timer::PingTimeout => self.close_now(CloseReason::PingTimeout, NO_PONG, false),
                 Timer::Upgrade => self.abort_upgrade(true),
                 Timer::Ping => {
                     self.ping_refreshed = false;
@@ -513,7 +542,7 @@ impl Session {
             RequestKind::Get => {
                 if self.get.is_some() {
                     self.respond_bare(id, StatusCode::BAD_REQUEST, r.origin.as_ref());
-                    return self.close_now(CloseReason::TransportError, false);
+                    return self.close_now(CloseReason::TransportError, OVERLAPPING_GET, false);
                 }
                 self.get = Some(Parked {
                     id,
@@ -527,11 +556,11 @@ impl Session {
             RequestKind::Post { binary } => {
                 if self.post.is_some() {
                     self.respond_bare(id, StatusCode::BAD_REQUEST, r.origin.as_ref());
-                    return self.close_now(CloseReason::TransportError, false);
+                    return self.close_now(CloseReason::TransportError, OVERLAPPING_POST, false);
                 }
                 if binary && self.version == ProtocolVersion::V4 {
                     self.respond_bare(id, StatusCode::BAD_REQUEST, r.origin.as_ref());
-                    return self.close_now(CloseReason::TransportError, false);
+                    return self.close_now(CloseReason::TransportError, BINARY_POST_V4, false);
                 }
                 self.post = Some(PostSlot {
                     id,
@@ -556,13 +585,14 @@ impl Session {
         let limits = self.config.decode_limits();
         if let Err(e) = self.format.decode(slot.binary, body, &limits, &mut packets) {
             self.respond_error(id, ErrorCode::BadRequest, slot.origin.as_ref());
-            let reason = match e {
-                DecodeError::TooLarge { .. } | DecodeError::TooManyPackets { .. } => {
-                    CloseReason::TransportError
+            let (reason, detail) = match e {
+                DecodeError::TooLarge { .. } => (CloseReason::TransportError, BODY_TOO_LARGE),
+                DecodeError::TooManyPackets { .. } => {
+                    (CloseReason::TransportError, TOO_MANY_PACKETS)
                 }
-                _ => CloseReason::ParseError,
+                _ => (CloseReason::ParseError, UNDECODABLE_BODY),
             };
-            return self.close_now(reason, false);
+            return self.close_now(reason, detail, false);
         }
         let mut h = self.cors(slot.origin.as_ref());
         h.insert(
@@ -597,14 +627,14 @@ impl Session {
         }
         if self.get.as_ref().is_some_and(|g| g.id == id) {
             self.get = None;
-            self.close_now(CloseReason::TransportError, false);
+            self.close_now(CloseReason::TransportError, GET_ABORTED, false);
         } else if self.post.as_ref().is_some_and(|p| p.id == id) {
             self.post = None;
-            self.close_now(CloseReason::TransportError, false);
+            self.close_now(CloseReason::TransportError, POST_ABORTED, false);
         } else if self.upgrade.is_some_and(|u| u.ws == id) {
             self.abort_upgrade(false);
         } else if self.ws == Some(id) {
-            self.close_now(CloseReason::TransportClose, true);
+            self.close_now(CloseReason::TransportClose, WEBSOCKET_CLOSED, true);
         }
     }
 
@@ -634,8 +664,10 @@ impl Session {
         }
         match decoded {
             Ok(p) => self.on_packet(now, p),
-            Err(DecodeError::TooLarge { .. }) => self.close_now(CloseReason::TransportError, false),
-            Err(_) => self.close_now(CloseReason::ParseError, false),
+            Err(DecodeError::TooLarge { .. }) => {
+                self.close_now(CloseReason::TransportError, FRAME_TOO_LARGE, false)
+            }
+            Err(_) => self.close_now(CloseReason::ParseError, UNDECODABLE_FRAME, false),
         }
     }
 
@@ -646,7 +678,7 @@ impl Session {
         if self.upgrade.is_some_and(|u| u.ws == ws) {
             self.abort_upgrade(false);
         } else if self.ws == Some(ws) {
-            self.close_now(CloseReason::TransportClose, true);
+            self.close_now(CloseReason::TransportClose, WEBSOCKET_CLOSED, true);
         }
     }
 
@@ -702,7 +734,9 @@ impl Session {
             self.set(Timer::PingTimeout, now, self.config.ping_timeout);
         }
         match p {
-            Packet::Ping(_) if v4 => self.close_now(CloseReason::TransportError, false),
+            Packet::Ping(_) if v4 => {
+                self.close_now(CloseReason::TransportError, PING_FROM_CLIENT, false)
+            }
             // Closing: the close packet is the last one the session sends, and closeTimeout,
             // not the heartbeat, bounds the wait (the reference sends nothing once closing).
             Packet::Ping(_) if self.state != State::Open => {}
@@ -713,7 +747,9 @@ impl Session {
                 self.queue.push_back(Packet::pong());
                 self.flush();
             }
-            Packet::Pong(_) if !v4 => self.close_now(CloseReason::TransportError, false),
+            Packet::Pong(_) if !v4 => {
+                self.close_now(CloseReason::TransportError, PONG_FROM_CLIENT, false)
+            }
             Packet::Pong(_) => {
                 self.timers.clear(Timer::PingTimeout as usize);
                 if self.state == State::Open {
@@ -728,7 +764,7 @@ impl Session {
                 if let Some(get) = self.get.take() {
                     self.respond_packets(get, &[Packet::Noop], Carried::default());
                 }
-                self.close_now(CloseReason::TransportClose, false)
+                self.close_now(CloseReason::TransportClose, CLOSE_PACKET, false)
             }
             Packet::Open(_) | Packet::Upgrade | Packet::Noop => {}
         }
@@ -856,6 +892,10 @@ impl Session {
         if self.state != State::Open {
             return;
         }
+        self.close_detail = match reason {
+            CloseReason::ServerShuttingDown => SHUTTING_DOWN,
+            _ => CLOSED_BY_APPLICATION,
+        };
         // A probed upgrade stays: the client has stopped polling (or is about to) and will
         // send `5`; the upgrade then completes and the close goes over the WebSocket (as the
         // reference does). Without it the session would wait closeTimeout for a GET that
@@ -880,10 +920,11 @@ impl Session {
 
     /// Closes at once for `reason`: unsent data is dropped, a parked GET gets the close packet,
     /// the WebSocket is closed (unless the peer already closed it).
-    fn close_now(&mut self, reason: CloseReason, ws_gone: bool) {
+    fn close_now(&mut self, reason: CloseReason, detail: &'static str, ws_gone: bool) {
         if self.is_closed() {
             return;
         }
+        self.close_detail = detail;
         self.abort_upgrade(true);
         self.queue.clear();
         self.queued = Carried::default();

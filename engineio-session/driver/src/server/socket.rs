@@ -168,6 +168,13 @@ impl Socket {
         self.sender.is_upgraded()
     }
 
+    /// What closed the session, in words, once it has: the reference's close `description`
+    /// ("the client sent a close packet", "no pong within pingTimeout", ...), beside the
+    /// reason in [`SocketEvent::Closed`].
+    pub fn close_description(&self) -> Option<&'static str> {
+        self.sender.core.lock().close_description()
+    }
+
     /// Whether a WebSocket is being probed for an upgrade (`upgrading`).
     pub fn is_upgrading(&self) -> bool {
         self.sender.is_upgrading()

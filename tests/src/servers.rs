@@ -142,6 +142,14 @@ impl ServerProcess {
         ServerProcess::start(cmd, &format!("echo server ({rt})"))
     }
 
+    /// The example `example` of workspace package `package`, an echo server that takes
+    /// `--addr` and says `listening on`, on a free loopback port with extra `args`.
+    pub fn example(package: &str, example: &str, args: &[&str]) -> ServerProcess {
+        let mut cmd = Command::new(example_bin(package, example));
+        cmd.args(["--addr", "127.0.0.1:0"]).args(args);
+        ServerProcess::start(cmd, &format!("{example} example"))
+    }
+
     /// The reference server, `engine.io` 6.x under Node.js (`tests/node/engineio_server.js`:
     /// echo, `allowEIO3: true`), with extra `args` (`--ping-interval MS`, `--ping-timeout MS`,
     /// `--max-payload BYTES`).

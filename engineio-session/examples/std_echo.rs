@@ -256,7 +256,8 @@ fn answer(shared: &Shared, request: Request<()>, body: Bytes) -> Response<Bytes>
         shared.deadlines.notify_one();
     }
     // Answered now, or later by another request's drain or by the timer thread.
-    rx.recv().unwrap_or_else(|_| status(StatusCode::SERVICE_UNAVAILABLE))
+    rx.recv()
+        .unwrap_or_else(|_| status(StatusCode::SERVICE_UNAVAILABLE))
 }
 
 fn status(code: StatusCode) -> Response<Bytes> {
@@ -266,7 +267,9 @@ fn status(code: StatusCode) -> Response<Bytes> {
 }
 
 /// Reads one request head and its `Content-Length` body; `None` at the end of the connection.
-fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<(Request<()>, Bytes)>> {
+fn read_request(
+    reader: &mut BufReader<TcpStream>,
+) -> std::io::Result<Option<(Request<()>, Bytes)>> {
     let mut head = Vec::new();
     loop {
         let n = reader.read_until(b'\n', &mut head)?;

@@ -42,7 +42,11 @@ fn the_reference_client_over_polling() {
         report.stats.messages, report.stats.bytes, report.elapsed, report.heartbeats
     );
     assert_eq!(report.stats.messages, 300);
-    assert!(report.heartbeats.unwrap_or(0) >= 2, "{:?}", report.heartbeats);
+    assert!(
+        report.heartbeats.unwrap_or(0) >= 2,
+        "{:?}",
+        report.heartbeats
+    );
 }
 
 #[test]

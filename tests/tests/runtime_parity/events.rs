@@ -147,20 +147,7 @@ pub async fn every_socket_event_reaches_the_application<R: TestRuntime>() {
 
 /// Sends `target` as a GET on a new connection and returns the response's body.
 async fn get<R: TestRuntime>(addr: SocketAddr, target: &str) -> String {
-    let mut s = R::default()
-        .connect("127.0.0.1", addr.port())
-        .await
-        .unwrap();
-    let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut r = String::new();
-    timeout::<R, _>(WAIT, s.read_to_string(&mut r))
-        .await
-        .expect("a response")
-        .unwrap();
-    r.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default()
+    crate::harness::raw_get::<R>(addr, target, "").await.1
 }
 
 pub async fn an_abandoned_probe_is_reported_as_upgrade_aborted<R: TestRuntime>() {

@@ -123,6 +123,29 @@ pub fn spawn_echo<R: TestRuntime>(mut connections: Connections) {
 }
 
 /// An echo server with `config`: `(engine, "http://ADDR")`.
+/// One GET on a new connection (`Connection: close`, with the extra header lines `extra`,
+/// each ending in CRLF): the response's head and body.
+pub async fn raw_get<R: TestRuntime>(
+    addr: SocketAddr,
+    target: &str,
+    extra: &str,
+) -> (String, String) {
+    use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = R::default()
+        .connect("127.0.0.1", addr.port())
+        .await
+        .unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut r = String::new();
+    timeout::<R, _>(Duration::from_secs(10), s.read_to_string(&mut r))
+        .await
+        .expect("a response")
+        .unwrap();
+    let (head, body) = r.split_once("\r\n\r\n").expect("a response");
+    (head.to_owned(), body.to_owned())
+}
+
 pub async fn echo_server<R: TestRuntime>(config: ServerConfig) -> (EngineIo<R>, String) {
     let (engine, connections) = EngineIo::<R>::new(config);
     let addr = serve(engine.clone()).await;

@@ -10,7 +10,6 @@ use engineio_driver::session::SendId;
 use engineio_driver::{
     Client, ClientSocketEvent, EngineIo, SendError, ServerConfig, Socket, SocketEvent,
 };
-use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{serve, timeout, TestRuntime};
 use crate::loopback::client_config;
@@ -96,22 +95,11 @@ async fn raw_polling<R: TestRuntime>(addr: SocketAddr) -> String {
         .to_owned()
 }
 
-/// One GET on a new connection: the response's body.
+/// One GET on a new connection: the response's body (a `200`).
 async fn raw_get<R: TestRuntime>(addr: SocketAddr, target: &str) -> String {
-    let mut s = R::default()
-        .connect("127.0.0.1", addr.port())
-        .await
-        .unwrap();
-    let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut r = String::new();
-    timeout::<R, _>(WAIT, s.read_to_string(&mut r))
-        .await
-        .expect("a response")
-        .unwrap();
-    let (head, body) = r.split_once("\r\n\r\n").expect("a response");
+    let (head, body) = crate::harness::raw_get::<R>(addr, target, "").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
+    body
 }
 
 pub async fn try_send_answers_full_and_a_flush_makes_room<R: TestRuntime>() {

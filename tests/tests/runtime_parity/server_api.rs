@@ -11,7 +11,6 @@ use engineio_driver::{
     Client, ClientSocketEvent, ConnectionError, EngineIo, ReadyState, ServerConfig, Sid,
     SocketEvent,
 };
-use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use http::HeaderValue;
 
 use crate::harness::{serve, timeout, TestRuntime};
@@ -19,24 +18,10 @@ use crate::loopback::client_config;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// One GET on a new connection: the whole response, head and body (the head lowercased).
+/// One GET on a new connection: the whole response, head (lowercased) and body.
 async fn get<R: TestRuntime>(addr: SocketAddr, target: &str) -> String {
-    let mut s = R::default()
-        .connect("127.0.0.1", addr.port())
-        .await
-        .unwrap();
-    let request =
-        format!("GET {target} HTTP/1.1\r\nHost: x\r\nX-Probe: hook\r\nConnection: close\r\n\r\n");
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut r = String::new();
-    timeout::<R, _>(WAIT, s.read_to_string(&mut r))
-        .await
-        .expect("a response")
-        .unwrap();
-    match r.split_once("\r\n\r\n") {
-        Some((head, body)) => format!("{}\r\n\r\n{body}", head.to_ascii_lowercase()),
-        None => r,
-    }
+    let (head, body) = crate::harness::raw_get::<R>(addr, target, "X-Probe: hook\r\n").await;
+    format!("{}\r\n\r\n{body}", head.to_ascii_lowercase())
 }
 
 pub async fn hooks_see_refusals_and_edit_headers<R: TestRuntime>() {

@@ -32,7 +32,7 @@ pub use config::{
 };
 pub use engineio_proto as proto;
 pub use headers::ContentEncoding;
-pub use send::{SendError, SendId};
+pub use send::{SendError, SendId, SendOptions};
 pub use server::{
     Event, HandshakeRequest, Input, ReqId, RequestHead, RequestKind, Route, Server, ServerEvent,
     Session, SessionRequest, Transmit, Verdict,

@@ -8,6 +8,29 @@ use engineio_proto::{payload, Message, Packet, ProtocolVersion, Transport};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SendId(pub u64);
 
+/// Options of one message (the reference's `send(data, options)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SendOptions {
+    /// Whether the message may be compressed (default true). On polling, a response made only
+    /// of messages with `compress: false` is not compressed; permessage-deflate, once there,
+    /// will honour it per WebSocket message.
+    pub compress: bool,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        SendOptions { compress: true }
+    }
+}
+
+impl SendOptions {
+    /// The defaults with `compress` set.
+    pub fn compress(compress: bool) -> SendOptions {
+        SendOptions { compress }
+    }
+}
+
 /// Why a session's `send` refused a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

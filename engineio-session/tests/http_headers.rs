@@ -7,7 +7,7 @@ use std::io::Read;
 use engineio_session::proto::Packet;
 use engineio_session::{
     CookieConfig, CookiePriority, CorsConfig, CorsOrigin, OriginPredicate, ReqId, Route, SameSite,
-    Server, ServerConfig, Transmit,
+    SendOptions, Server, ServerConfig, Transmit,
 };
 use support::*;
 
@@ -372,4 +372,59 @@ fn large_responses_are_compressed_when_the_client_accepts_it() {
         );
     }
     let _ = Packet::Noop;
+}
+
+#[test]
+fn messages_sent_without_compress_go_uncompressed_unless_mixed() {
+    let big = "x".repeat(5000);
+    // (options of each message queued before the GET, whether the response is compressed)
+    let flag = |compress| SendOptions::compress(compress);
+    for (messages, compressed) in [
+        (vec![flag(false)], false),
+        (vec![flag(false), flag(false)], false),
+        (vec![flag(false), flag(true)], true),
+        (vec![flag(true)], true),
+    ] {
+        let accept = [("accept-encoding", "gzip")];
+        let mut h = Host::open(ServerConfig::default(), "EIO=4&transport=polling", &accept);
+        h.take_transmits();
+        for options in &messages {
+            h.session.send_with(big.as_str(), *options).unwrap();
+        }
+        let Route::Session { request, .. } = route(
+            &mut h.server,
+            "GET",
+            &format!("/engine.io/?EIO=4&transport=polling&sid={}", h.sid),
+            &accept,
+        ) else {
+            panic!()
+        };
+        h.input(engineio_session::Input::Request(ReqId(9), request));
+        h.drain();
+        let r = h.response(ReqId(9)).unwrap();
+        let expected = compressed.then_some("gzip");
+        assert_eq!(
+            header(r.headers(), "content-encoding"),
+            expected,
+            "{messages:?}"
+        );
+        // The next response decides afresh: an uncompressed message alone again.
+        h.session.send_with(big.as_str(), flag(false)).unwrap();
+        let Route::Session { request, .. } = route(
+            &mut h.server,
+            "GET",
+            &format!("/engine.io/?EIO=4&transport=polling&sid={}", h.sid),
+            &accept,
+        ) else {
+            panic!()
+        };
+        h.input(engineio_session::Input::Request(ReqId(10), request));
+        h.drain();
+        let r = h.response(ReqId(10)).unwrap();
+        assert_eq!(
+            header(r.headers(), "content-encoding"),
+            None,
+            "{messages:?}"
+        );
+    }
 }

@@ -26,8 +26,8 @@ use std::time::Instant;
 pub use engineio_driver::{
     proto, session, BoxError, ClientSender, ClientSocketEvent, CloseReason, ConnectError,
     ConnectionError, Connections, Handled, Metrics, MetricsSnapshot, NotFound, ReadyState,
-    RemoteAddr, RequestInfo, ResponseInfo, SendError, SendId, ServerConfig, Sid, Socket,
-    SocketEvent, SocketSender,
+    RemoteAddr, RequestInfo, ResponseInfo, SendError, SendId, SendOptions, ServerConfig, Sid,
+    Socket, SocketEvent, SocketSender,
 };
 
 /// The smol runtime, as the driver uses it: tasks on smol's global executor (or on an

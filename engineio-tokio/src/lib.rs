@@ -22,8 +22,8 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 pub use engineio_driver::{
     proto, session, BoxError, ClientSender, ClientSocketEvent, CloseReason, ConnectError,
     ConnectionError, Connections, Handled, Metrics, MetricsSnapshot, NotFound, ReadyState,
-    RemoteAddr, RequestInfo, ResponseInfo, SendError, SendId, ServerConfig, Sid, Socket,
-    SocketEvent, SocketSender,
+    RemoteAddr, RequestInfo, ResponseInfo, SendError, SendId, SendOptions, ServerConfig, Sid,
+    Socket, SocketEvent, SocketSender,
 };
 
 /// The Tokio runtime, as the driver uses it: `tokio::spawn`, `tokio::time` (so a paused

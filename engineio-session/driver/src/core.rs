@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use engineio_session::proto::Message;
-use engineio_session::{ClientSession, SendError, SendId, Session};
+use engineio_session::{ClientSession, SendError, SendId, SendOptions, Session};
 use tokio::sync::Notify;
 
 /// Events the application has not taken yet, beyond which the task stops reading the
@@ -25,18 +25,20 @@ pub(crate) const APP_QUEUE: usize = 256;
 
 /// A machine the application sends on: the server's [`Session`] or the [`ClientSession`].
 pub(crate) trait Machine: Send + 'static {
-    /// Queues `message`, or says why not.
-    fn send(&mut self, message: Message) -> Result<SendId, SendError>;
+    /// Queues `message` with `options`, or says why not.
+    fn send(&mut self, message: Message, options: SendOptions) -> Result<SendId, SendError>;
 }
 
 impl Machine for Session {
-    fn send(&mut self, message: Message) -> Result<SendId, SendError> {
-        Session::send(self, message)
+    fn send(&mut self, message: Message, options: SendOptions) -> Result<SendId, SendError> {
+        Session::send_with(self, message, options)
     }
 }
 
 impl Machine for ClientSession {
-    fn send(&mut self, message: Message) -> Result<SendId, SendError> {
+    /// The client compresses nothing (its requests go uncompressed, as the reference's): the
+    /// options have nothing to decide yet.
+    fn send(&mut self, message: Message, _options: SendOptions) -> Result<SendId, SendError> {
         ClientSession::send(self, message)
     }
 }
@@ -129,16 +131,29 @@ impl<M: Machine, E, N> Core<M, E, N> {
 
     /// Hands `message` to the machine if it has room, without waiting.
     pub(crate) fn try_send(&self, message: Message) -> Result<SendId, SendError> {
-        let id = self.lock().send(message)?;
+        self.try_send_with(message, SendOptions::default())
+    }
+
+    fn try_send_with(&self, message: Message, options: SendOptions) -> Result<SendId, SendError> {
+        let id = self.lock().send(message, options)?;
         self.wake.notify_one();
         Ok(id)
     }
 
     /// Hands `message` to the machine, waiting while its send buffer is full.
     pub(crate) async fn send(&self, message: Message) -> Result<SendId, SendError> {
+        self.send_with(message, SendOptions::default()).await
+    }
+
+    /// [`send`](Self::send) with options.
+    pub(crate) async fn send_with(
+        &self,
+        message: Message,
+        options: SendOptions,
+    ) -> Result<SendId, SendError> {
         // The common case: room at once, without registering for a wake-up. (A clone is a
         // reference count: messages hold `Bytes`.)
-        match self.try_send(message.clone()) {
+        match self.try_send_with(message.clone(), options) {
             Err(SendError::Full) => {}
             r => return r,
         }
@@ -148,7 +163,7 @@ impl<M: Machine, E, N> Core<M, E, N> {
             let room = self.room.notified();
             let mut room = std::pin::pin!(room);
             room.as_mut().enable();
-            match self.try_send(message.clone()) {
+            match self.try_send_with(message.clone(), options) {
                 Err(SendError::Full) => room.await,
                 r => return r,
             }
@@ -175,7 +190,7 @@ impl<M: Machine, E, N> Core<M, E, N> {
             {
                 let mut machine = self.lock();
                 while let Some(message) = messages.peek() {
-                    match machine.send(message.clone()) {
+                    match machine.send(message.clone(), SendOptions::default()) {
                         Ok(id) => {
                             last = Some(id);
                             taken += 1;

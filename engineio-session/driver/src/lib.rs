@@ -31,7 +31,7 @@ mod ws;
 pub use client::{Client, ClientSender, ClientSocketEvent, ConnectError};
 pub use engineio_session as session;
 pub use engineio_session::proto;
-pub use engineio_session::{CloseReason, SendError, SendId, ServerConfig, Sid};
+pub use engineio_session::{CloseReason, SendError, SendId, SendOptions, ServerConfig, Sid};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use runtime::{Listener, Runtime};
 

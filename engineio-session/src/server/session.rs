@@ -15,7 +15,7 @@ use http::{Response, StatusCode};
 use super::{encode_body, HandshakeRequest, ReqId, RequestKind, SessionRequest};
 use crate::config::ServerConfig;
 use crate::headers::{self, ContentEncoding};
-use crate::send::{check_encodable, take_last_flushed, take_run, Carried};
+use crate::send::{check_encodable, take_last_flushed, take_run, Carried, SendOptions};
 use crate::timers::Timers;
 use crate::{CloseReason, Instant, SendError, SendId, Sid};
 
@@ -234,6 +234,9 @@ pub struct Session {
     upgrade: Option<Upgrade>,
     /// Packets waiting for a transport.
     queue: VecDeque<Packet>,
+    /// The queued messages sent with `compress: false`, in order (the reference's per-message
+    /// option): a polling response made only of them goes uncompressed.
+    uncompressed: VecDeque<SendId>,
     /// What `queue` holds of the application's messages.
     queued: Carried,
     /// Messages and bytes sent but not yet taken by the host (the send bound).
@@ -282,6 +285,7 @@ impl Session {
             ws: None,
             upgrade: None,
             queue: VecDeque::new(),
+            uncompressed: VecDeque::new(),
             queued: Carried::default(),
             buffered: Carried::default(),
             next_send_id: 0,
@@ -438,7 +442,26 @@ impl Session {
     /// Queues a message for the client. Bounded: [`SendError::Full`] is an answer, not a
     /// failure; [`Event::Flushed`] says when the data has left the session.
     pub fn send(&mut self, message: impl Into<Message>) -> Result<SendId, SendError> {
-        let message = message.into();
+        self.send_with(message, SendOptions::default())
+    }
+
+    /// [`send`](Self::send) with options: `compress: false` keeps a polling response made only
+    /// of such messages uncompressed, as the reference's `send(data, { compress: false })`
+    /// (a response with any other packet is compressed as usual).
+    pub fn send_with(
+        &mut self,
+        message: impl Into<Message>,
+        options: SendOptions,
+    ) -> Result<SendId, SendError> {
+        let id = self.queue_message(message.into())?;
+        if !options.compress {
+            self.uncompressed.push_back(id);
+        }
+        self.flush();
+        Ok(id)
+    }
+
+    fn queue_message(&mut self, message: Message) -> Result<SendId, SendError> {
         if self.state != State::Open {
             return Err(SendError::Closed);
         }
@@ -457,7 +480,6 @@ impl Session {
         self.queued.bytes += len;
         self.queued.last = Some(id);
         self.queue.push_back(Packet::Message(message));
-        self.flush();
         Ok(id)
     }
 
@@ -780,6 +802,8 @@ impl Session {
         if self.transport == Transport::Websocket {
             let Some(ws) = self.ws else { return };
             let carried = std::mem::take(&mut self.queued);
+            // No permessage-deflate yet: the option has nothing to decide on WebSocket.
+            self.uncompressed.clear();
             let mut packets = std::mem::take(&mut self.queue);
             let n = packets.len();
             for (i, p) in packets.drain(..).enumerate() {
@@ -801,7 +825,8 @@ impl Session {
             let n = self.config.max_packets_per_response;
             let (packets, carried) = take_run(&mut self.queue, &mut self.queued, n);
             let closing = packets.last() == Some(&Packet::Close);
-            self.respond_packets(get, &packets, carried);
+            let compress = self.take_compress(packets.len(), carried);
+            self.respond_packets_with(get, &packets, carried, compress);
             if closing {
                 if let State::Closing(reason) = self.state {
                     self.finish(reason);
@@ -836,7 +861,30 @@ impl Session {
         self.push(Transmit::WsFrame { ws, frame });
     }
 
+    /// Whether a response of `n` packets carrying `carried` may be compressed: unless it is
+    /// made only of messages sent with `compress: false` (whose flags it takes).
+    fn take_compress(&mut self, n: usize, carried: Carried) -> bool {
+        let mut flagged = 0;
+        if let Some(last) = carried.last {
+            while self.uncompressed.front().is_some_and(|id| *id <= last) {
+                self.uncompressed.pop_front();
+                flagged += 1;
+            }
+        }
+        !(carried.messages == n && flagged == n)
+    }
+
     fn respond_packets(&mut self, get: Parked, packets: &[Packet], carried: Carried) {
+        self.respond_packets_with(get, packets, carried, true);
+    }
+
+    fn respond_packets_with(
+        &mut self,
+        get: Parked,
+        packets: &[Packet],
+        carried: Carried,
+        compress: bool,
+    ) {
         if self.config.packet_events {
             self.events
                 .extend(packets.iter().cloned().map(Event::PacketOut));
@@ -846,7 +894,7 @@ impl Session {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct.as_str()));
         let (name, value) = headers::CACHE_CONTROL;
         h.insert(name, value);
-        if let (Some(c), Some(enc)) = (self.config.http_compression, get.encoding) {
+        if let (Some(c), Some(enc), true) = (self.config.http_compression, get.encoding, compress) {
             if body.len() >= c.threshold {
                 if let Some(compressed) = headers::compress(enc, &body) {
                     body = compressed;
@@ -927,6 +975,7 @@ impl Session {
         self.close_detail = detail;
         self.abort_upgrade(true);
         self.queue.clear();
+        self.uncompressed.clear();
         self.queued = Carried::default();
         if let Some(get) = self.get.take() {
             self.respond_packets(get, &[Packet::Close], Carried::default());
@@ -947,6 +996,7 @@ impl Session {
             self.respond_error(post.id, ErrorCode::UnknownSid, post.origin.as_ref());
         }
         self.queue.clear();
+        self.uncompressed.clear();
         self.queued = Carried::default();
         self.timers.clear_all();
         self.state = State::Closed(reason);

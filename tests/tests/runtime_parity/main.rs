@@ -63,4 +63,5 @@ on_both_runtimes!(
     clients_view_and_socket_state,
     send_batch_sends_in_order_and_waits_for_room,
     generate_id_chooses_session_ids,
+    send_with_compress_false_skips_http_compression,
 );

@@ -208,3 +208,45 @@ pub async fn generate_id_chooses_session_ids<R: TestRuntime>() {
     assert_eq!(other.sid().len(), 20, "{}", other.sid());
     assert_eq!(engine.clients_count(), 3);
 }
+
+pub async fn send_with_compress_false_skips_http_compression<R: TestRuntime>() {
+    use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+    let (engine, _connections) = EngineIo::<R>::new(ServerConfig::default());
+    let addr = serve(engine.clone()).await;
+    let (_, open) =
+        crate::harness::raw_get::<R>(addr, "/engine.io/?EIO=4&transport=polling", "").await;
+    let sid = open
+        .split("\"sid\":\"")
+        .nth(1)
+        .and_then(|x| x.split('"').next())
+        .expect("sid")
+        .to_owned();
+    let sender = engine.client(Sid::new(&sid).unwrap()).expect("the session");
+    let big = "x".repeat(5000);
+    for compress in [false, true] {
+        let options = engineio_driver::SendOptions::compress(compress);
+        sender.send_with(big.as_str(), options).await.expect("send");
+        let mut s = R::default()
+            .connect("127.0.0.1", addr.port())
+            .await
+            .unwrap();
+        let request = format!(
+            "GET /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n\
+             Accept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut r = Vec::new();
+        timeout::<R, _>(WAIT, s.read_to_end(&mut r))
+            .await
+            .expect("a response")
+            .unwrap();
+        let end = r.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+        let head = String::from_utf8_lossy(&r[..end]).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert_eq!(
+            head.contains("content-encoding: gzip"),
+            compress,
+            "compress {compress}: {head}"
+        );
+    }
+}

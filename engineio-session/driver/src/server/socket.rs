@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use engineio_session::proto::{Message, Packet, ProtocolVersion, Transport};
-use engineio_session::{CloseReason, SendError, SendId, Sid};
+use engineio_session::{CloseReason, SendError, SendId, SendOptions, Sid};
 use http::{HeaderMap, Method, Uri};
 
 use super::task::SessionCore;
@@ -196,6 +196,15 @@ impl Socket {
         self.sender.send(message).await
     }
 
+    /// Sends a message with options; see [`SocketSender::send_with`].
+    pub async fn send_with(
+        &self,
+        message: impl Into<Message>,
+        options: SendOptions,
+    ) -> Result<SendId, SendError> {
+        self.sender.send_with(message, options).await
+    }
+
     /// Sends messages in order; see [`SocketSender::send_batch`].
     pub async fn send_batch<M: Into<Message>>(
         &self,
@@ -267,6 +276,19 @@ impl SocketSender {
     /// the message's [`SendId`] (to await its [`flushed`](Self::flushed)).
     pub async fn send(&self, message: impl Into<Message>) -> Result<SendId, SendError> {
         let id = self.core.send(message.into()).await?;
+        self.metrics.messages_out(1);
+        Ok(id)
+    }
+
+    /// [`send`](Self::send) with options (the reference's `send(data, { compress })`):
+    /// `SendOptions::compress(false)` keeps a polling response made only of such messages
+    /// uncompressed.
+    pub async fn send_with(
+        &self,
+        message: impl Into<Message>,
+        options: SendOptions,
+    ) -> Result<SendId, SendError> {
+        let id = self.core.send_with(message.into(), options).await?;
         self.metrics.messages_out(1);
         Ok(id)
     }

@@ -154,12 +154,7 @@ pub async fn an_abandoned_probe_is_reported_as_upgrade_aborted<R: TestRuntime>()
     let (engine, mut connections) = EngineIo::<R>::new(config());
     let addr = serve(engine.clone()).await;
     let open = get::<R>(addr, "/engine.io/?EIO=4&transport=polling").await;
-    let sid = open
-        .split("\"sid\":\"")
-        .nth(1)
-        .and_then(|x| x.split('"').next())
-        .expect("sid")
-        .to_owned();
+    let sid = crate::harness::sid_of(&open);
     let mut socket = timeout::<R, _>(WAIT, connections.accept())
         .await
         .flatten()

@@ -123,6 +123,15 @@ pub fn spawn_echo<R: TestRuntime>(mut connections: Connections) {
 }
 
 /// An echo server with `config`: `(engine, "http://ADDR")`.
+/// The session id in a handshake's answer (`{"sid":"..."}`).
+pub fn sid_of(open: &str) -> String {
+    open.split("\"sid\":\"")
+        .nth(1)
+        .and_then(|x| x.split('"').next())
+        .expect("a sid in the handshake's answer")
+        .to_owned()
+}
+
 /// One GET on a new connection (`Connection: close`, with the extra header lines `extra`,
 /// each ending in CRLF): the response's head and body.
 pub async fn raw_get<R: TestRuntime>(

@@ -167,11 +167,7 @@ pub async fn sticky_cookie_over_a_real_socket<R: TestRuntime>() {
     .unwrap();
     let mut r = String::new();
     s.read_to_string(&mut r).await.unwrap();
-    let sid = r
-        .split("\"sid\":\"")
-        .nth(1)
-        .and_then(|x| x.split('"').next())
-        .expect("sid");
+    let sid = crate::harness::sid_of(&r);
     assert!(
         r.to_ascii_lowercase().contains(&format!(
             "set-cookie: io={}; path=/; httponly; samesite=lax",

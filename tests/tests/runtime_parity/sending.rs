@@ -88,11 +88,7 @@ pub async fn send_returns_ids_and_flushed_resolves<R: TestRuntime>() {
 /// A polling session opened by hand, whose GETs the test makes: its sid and the connection.
 async fn raw_polling<R: TestRuntime>(addr: SocketAddr) -> String {
     let body = raw_get::<R>(addr, "/engine.io/?EIO=4&transport=polling").await;
-    body.split("\"sid\":\"")
-        .nth(1)
-        .and_then(|x| x.split('"').next())
-        .expect("sid")
-        .to_owned()
+    crate::harness::sid_of(&body)
 }
 
 /// One GET on a new connection: the response's body (a `200`).

@@ -65,12 +65,7 @@ pub async fn hooks_see_refusals_and_edit_headers<R: TestRuntime>() {
     let r = get::<R>(addr, "/engine.io/?EIO=4&transport=polling").await;
     assert!(r.starts_with("http/1.1 200"), "{r}");
     assert!(r.contains("x-initial: hook"), "{r}");
-    let sid = r
-        .split("\"sid\":\"")
-        .nth(1)
-        .and_then(|x| x.split('"').next())
-        .expect("sid")
-        .to_owned();
+    let sid = crate::harness::sid_of(&r);
     // A GET that finds a message waiting answers at once.
     let sender = engine
         .client(Sid::new(&sid).expect("a sid"))
@@ -215,12 +210,7 @@ pub async fn send_with_compress_false_skips_http_compression<R: TestRuntime>() {
     let addr = serve(engine.clone()).await;
     let (_, open) =
         crate::harness::raw_get::<R>(addr, "/engine.io/?EIO=4&transport=polling", "").await;
-    let sid = open
-        .split("\"sid\":\"")
-        .nth(1)
-        .and_then(|x| x.split('"').next())
-        .expect("sid")
-        .to_owned();
+    let sid = crate::harness::sid_of(&open);
     let sender = engine.client(Sid::new(&sid).unwrap()).expect("the session");
     let big = "x".repeat(5000);
     for compress in [false, true] {

@@ -15,6 +15,7 @@ mod client;
 mod close;
 mod config;
 mod headers;
+mod ready;
 mod send;
 mod server;
 mod sid;
@@ -32,10 +33,11 @@ pub use config::{
 };
 pub use engineio_proto as proto;
 pub use headers::ContentEncoding;
+pub use ready::ReadyState;
 pub use send::{SendError, SendId, SendOptions};
 pub use server::{
-    Event, HandshakeRequest, Input, ReqId, RequestHead, RequestKind, Route, Server, ServerEvent,
-    Session, SessionRequest, Transmit, Verdict,
+    Event, HandshakeRequest, Input, Refusal, ReqId, RequestHead, RequestKind, Route, Server,
+    ServerEvent, Session, SessionRequest, Transmit, Verdict,
 };
 pub use sid::{InvalidSid, RandomSids, Sid, SidGenerator};
 pub use time::Instant;

@@ -8,7 +8,7 @@ use engineio_session::proto::{
 };
 use engineio_session::{
     ClientConfig, ClientEvent, ClientInput, ClientSession, ClientTransmit, CloseReason, Instant,
-    ReqId, SendError,
+    ReadyState, ReqId, SendError,
 };
 use http::{HeaderMap, Method};
 
@@ -470,7 +470,9 @@ fn a_failed_probe_falls_back_to_polling() {
     );
     c.input(ClientInput::WsClosed { ws });
     c.ok(post);
-    assert!(c.events.contains(&ClientEvent::UpgradeFailed));
+    assert!(c
+        .events
+        .contains(&ClientEvent::UpgradeFailed("the probe's WebSocket closed")));
     assert!(c.has_request(Method::GET), "polling resumes");
     assert_eq!(c.c.transport(), Transport::Polling);
     c.c.send("x").unwrap();
@@ -489,7 +491,9 @@ fn a_failed_probe_falls_back_to_polling() {
         ws,
         frame: Frame::Text("3".into()),
     });
-    assert!(c.events.contains(&ClientEvent::UpgradeFailed));
+    assert!(c.events.contains(&ClientEvent::UpgradeFailed(
+        "the probe was not answered with 3probe"
+    )));
     assert!(c
         .out
         .iter()
@@ -816,4 +820,71 @@ fn closed_is_the_last_event_when_the_last_frames_go_with_the_close() {
         "{:?}",
         c.events
     );
+}
+
+#[test]
+fn packet_events_and_ready_state_follow_the_connection() {
+    let mut c = C::new(ClientConfig {
+        packet_events: true,
+        ..config()
+    });
+    assert_eq!(c.c.ready_state(), ReadyState::Opening);
+    let poll = c.open(ProtocolVersion::V4, &[], None);
+    assert_eq!(c.c.ready_state(), ReadyState::Open);
+    c.c.send("up").unwrap();
+    c.drain();
+    c.respond(
+        poll,
+        200,
+        HeaderMap::new(),
+        payload(ProtocolVersion::V4, &[Packet::ping(), Packet::text("down")]),
+    );
+    let packets: Vec<_> = c
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::PacketIn(p) => Some(("in", p.clone())),
+            ClientEvent::PacketOut(p) => Some(("out", p.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(&packets[0], ("in", Packet::Open(_))),
+        "the open packet first: {packets:?}"
+    );
+    assert_eq!(
+        packets[1..],
+        [
+            ("out", Packet::text("up")),
+            ("in", Packet::ping()),
+            ("out", Packet::pong()),
+            ("in", Packet::text("down")),
+        ]
+    );
+    // In the order the machine saw them: the ping's packet event before its heartbeat.
+    let ping_in = c
+        .events
+        .iter()
+        .position(|e| *e == ClientEvent::PacketIn(Packet::ping()));
+    let heartbeat = c.events.iter().position(|e| *e == ClientEvent::Heartbeat);
+    assert!(ping_in < heartbeat, "{:?}", c.events);
+
+    // Without the option, none.
+    let mut quiet = C::new(config());
+    quiet.open(ProtocolVersion::V4, &[], None);
+    assert!(!quiet
+        .events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::PacketIn(_) | ClientEvent::PacketOut(_))));
+
+    c.c.close(c.now);
+    c.drain();
+    assert_eq!(c.c.ready_state(), ReadyState::Closing, "a POST in flight");
+    // The message's POST, then the pong's: the close waits for both.
+    for _ in 0..2 {
+        assert_eq!(c.c.ready_state(), ReadyState::Closing);
+        let (post, _, _, _) = c.take_request(Method::POST);
+        c.ok(post);
+    }
+    assert_eq!(c.c.ready_state(), ReadyState::Closed);
 }

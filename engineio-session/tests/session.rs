@@ -3,7 +3,7 @@
 mod support;
 
 use bytes::Bytes;
-use engineio_session::proto::{Frame, Message, Packet, ProtocolVersion, Transport};
+use engineio_session::proto::{ErrorCode, Frame, Message, Packet, ProtocolVersion, Transport};
 use engineio_session::{
     CloseReason, Event, Input, ReqId, RequestKind, SendError, SendId, ServerConfig, Session,
     Transmit,
@@ -83,16 +83,21 @@ fn post_bodies_are_read_within_max_payload_and_answered_ok() {
 }
 
 #[test]
-fn an_oversize_post_is_413_and_the_session_goes_on() {
+fn an_oversize_post_is_413_and_closes_the_session() {
+    // As the reference (engine.io 6: "payload too large" is a transport error).
     let mut h = Host::polling(ServerConfig::default());
     let id = h.id();
     let r = h.request(RequestKind::Post { binary: false }, Transport::Polling);
     h.input(Input::Request(id, r));
     h.input(Input::PostTooLarge(id));
     assert_eq!(h.response(id).unwrap().status(), 413);
-    assert!(!h.session.is_closed());
-    h.post(b"4after");
-    assert_eq!(h.messages(), [text("after")]);
+    assert_eq!(h.closed_events(), [CloseReason::TransportError]);
+    assert_eq!(
+        h.session.close_description(),
+        Some("a POST body over maxHttpBufferSize")
+    );
+    let later = h.get();
+    assert_eq!(error_code(&h.response(later).unwrap()), 1);
 }
 
 #[test]
@@ -185,8 +190,33 @@ fn requests_on_the_wrong_transport_or_protocol_are_code_3() {
             ProtocolVersion::V3,
         ),
     ));
-    assert_eq!(error_code(&h.response(id).unwrap()), 3);
+    let r = h.response(id).unwrap();
+    assert_eq!(error_code(&r), 3);
     assert!(!h.session.is_closed());
+    // Each refusal is told to the application (the session goes on) and to the host, in the
+    // response's extensions, for its `connection_error`.
+    let refused: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Refused { code, context } => Some((*code, *context)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            (ErrorCode::BadRequest, "TRANSPORT_MISMATCH"),
+            (ErrorCode::BadRequest, "PROTOCOL_MISMATCH")
+        ]
+    );
+    assert_eq!(
+        r.extensions().get::<engineio_session::Refusal>(),
+        Some(&engineio_session::Refusal {
+            code: ErrorCode::BadRequest,
+            context: "PROTOCOL_MISMATCH"
+        })
+    );
 }
 
 #[test]
@@ -459,7 +489,9 @@ fn an_upgrade_without_5_times_out_and_heartbeats_go_on() {
     let (mut h, _get, ws) = probed();
     h.advance_to(at(10_000));
     assert!(h.ws_closed(ws));
-    assert!(h.events.contains(&Event::UpgradeAborted));
+    assert!(h.events.contains(&Event::UpgradeAborted(
+        "the probe did not complete within upgradeTimeout"
+    )));
     assert!(!h.session.is_upgrading());
     assert_eq!(h.session.transport(), Transport::Polling);
     let get = h.get();
@@ -481,7 +513,9 @@ fn an_upgrade_without_5_times_out_and_heartbeats_go_on() {
 fn a_websocket_killed_mid_probe_leaves_polling_working() {
     let (mut h, _get, ws) = probed();
     h.input(Input::WsClosed(ws));
-    assert!(h.events.contains(&Event::UpgradeAborted));
+    assert!(h
+        .events
+        .contains(&Event::UpgradeAborted("the probe's WebSocket closed")));
     let get = h.get();
     h.session.send(text("still here")).unwrap();
     h.drain();
@@ -501,7 +535,12 @@ fn anything_but_probe_then_5_aborts_the_upgrade() {
         let ws = h.websocket();
         h.frame(ws, first);
         assert!(h.ws_closed(ws), "{first}");
-        assert!(h.events.contains(&Event::UpgradeAborted));
+        assert!(
+            h.events.contains(&Event::UpgradeAborted(
+                "the probe sent an unexpected packet"
+            )),
+            "{first}"
+        );
         assert!(!h.session.is_closed());
     }
 }

@@ -24,10 +24,10 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 pub use engineio_driver::{
-    proto, session, BoxError, ClientSender, ClientSocketEvent, CloseReason, ConnectError,
-    ConnectionError, Connections, Handled, Metrics, MetricsSnapshot, NotFound, ReadyState,
-    RemoteAddr, RequestInfo, ResponseInfo, SendError, SendId, SendOptions, ServerConfig, Sid,
-    Socket, SocketEvent, SocketSender,
+    proto, session, BoxError, ClientConfig, ClientSender, ClientSocketEvent, CloseReason,
+    ConnectError, ConnectionError, Connections, Handled, Metrics, MetricsSnapshot, NotFound,
+    ReadyState, RemoteAddr, RequestInfo, ResponseInfo, SendError, SendId, SendOptions,
+    ServerConfig, Sid, Socket, SocketError, SocketEvent, SocketSender,
 };
 
 /// The smol runtime, as the driver uses it: tasks on smol's global executor (or on an

@@ -61,8 +61,8 @@ fn server_and_client_run_on_the_given_executor() {
                     match client.recv().await {
                         Some(
                             ClientSocketEvent::Upgrading
-                            | ClientSocketEvent::Upgraded
-                            | ClientSocketEvent::UpgradeFailed
+                            | ClientSocketEvent::Upgraded(_)
+                            | ClientSocketEvent::UpgradeFailed(_)
                             | ClientSocketEvent::Heartbeat,
                         ) => continue,
                         other => break other,

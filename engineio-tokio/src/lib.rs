@@ -20,10 +20,10 @@ use std::time::Instant;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 pub use engineio_driver::{
-    proto, session, BoxError, ClientSender, ClientSocketEvent, CloseReason, ConnectError,
-    ConnectionError, Connections, Handled, Metrics, MetricsSnapshot, NotFound, ReadyState,
-    RemoteAddr, RequestInfo, ResponseInfo, SendError, SendId, SendOptions, ServerConfig, Sid,
-    Socket, SocketEvent, SocketSender,
+    proto, session, BoxError, ClientConfig, ClientSender, ClientSocketEvent, CloseReason,
+    ConnectError, ConnectionError, Connections, Handled, Metrics, MetricsSnapshot, NotFound,
+    ReadyState, RemoteAddr, RequestInfo, ResponseInfo, SendError, SendId, SendOptions,
+    ServerConfig, Sid, Socket, SocketError, SocketEvent, SocketSender,
 };
 
 /// The Tokio runtime, as the driver uses it: `tokio::spawn`, `tokio::time` (so a paused

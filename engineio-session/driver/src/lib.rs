@@ -31,7 +31,9 @@ mod ws;
 pub use client::{Client, ClientSender, ClientSocketEvent, ConnectError};
 pub use engineio_session as session;
 pub use engineio_session::proto;
-pub use engineio_session::{CloseReason, SendError, SendId, SendOptions, ServerConfig, Sid};
+pub use engineio_session::{
+    ClientConfig, CloseReason, SendError, SendId, SendOptions, ServerConfig, Sid,
+};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use runtime::{Listener, Runtime};
 
@@ -41,7 +43,7 @@ pub use futures_rustls::rustls;
 pub use server::{
     serve, serve_with, Builder, ConnectionError, Connections, EngineIo, EngineIoLayer,
     EngineIoService, Handled, NotFound, ReadyState, RemoteAddr, RequestInfo, ResponseInfo, Socket,
-    SocketEvent, SocketSender,
+    SocketError, SocketEvent, SocketSender,
 };
 
 /// Errors from bodies and services, boxed.

@@ -61,6 +61,16 @@ pub struct ClientConfig {
     pub max_response_bytes: usize,
     /// Seed for the timestamp parameter's values (deterministic runs).
     pub seed: u64,
+    /// Emit [`ClientEvent::PacketIn`] and [`ClientEvent::PacketOut`] for every packet (the
+    /// reference client's `packet` and `packetCreate`; default off).
+    ///
+    /// [`ClientEvent::PacketIn`]: crate::ClientEvent::PacketIn
+    /// [`ClientEvent::PacketOut`]: crate::ClientEvent::PacketOut
+    pub packet_events: bool,
+    /// For the host: tell the application each time what it sent has been written (the
+    /// reference client's `flush` and `drain`; default off). The machine reports
+    /// [`ClientEvent::Flushed`](crate::ClientEvent::Flushed) either way.
+    pub flush_events: bool,
 }
 
 impl ClientConfig {
@@ -86,6 +96,8 @@ impl ClientConfig {
             max_packets_per_post: 16,
             max_response_bytes: 100_000_000,
             seed: 0,
+            packet_events: false,
+            flush_events: false,
         }
     }
 }

@@ -20,7 +20,7 @@ use http::{Method, Uri};
 
 use crate::send::{check_encodable, take_last_flushed, take_run, Carried};
 use crate::timers::Timers;
-use crate::{CloseReason, Instant, ReqId, SendError, SendId};
+use crate::{CloseReason, Instant, ReadyState, ReqId, SendError, SendId};
 
 /// Everything that happens to a client from the outside, but the clock and the application's
 /// own calls.
@@ -115,8 +115,9 @@ pub enum ClientEvent {
     Upgrading,
     /// The connection now runs over WebSocket.
     Upgraded,
-    /// The upgrade failed; polling goes on.
-    UpgradeFailed,
+    /// The upgrade failed; polling goes on (the reference's `upgradeError`). The description
+    /// says why.
+    UpgradeFailed(&'static str),
     /// Every message sent up to and including `last` was handed to the host to write.
     Flushed {
         /// The last message flushed.
@@ -124,6 +125,10 @@ pub enum ClientEvent {
     },
     /// A heartbeat went through.
     Heartbeat,
+    /// A packet arrived (`packet`; only with [`ClientConfig::packet_events`]).
+    PacketIn(Packet),
+    /// A packet is being sent (`packetCreate`; only with [`ClientConfig::packet_events`]).
+    PacketOut(Packet),
     /// The connection is closed: the last event, exactly once.
     Closed {
         /// Why.
@@ -168,6 +173,9 @@ enum Timer {
     /// v3: send a ping.
     Ping,
 }
+
+const PROBE_UNANSWERED: &str = "the probe was not answered with 3probe";
+const PROBE_CLOSED: &str = "the probe's WebSocket closed";
 
 const TIMERS: [Timer; 3] = [Timer::Connect, Timer::Heartbeat, Timer::Ping];
 
@@ -283,6 +291,16 @@ impl ClientSession {
         self.transport
     }
 
+    /// Where the connection is in its life (the reference client's `readyState`).
+    pub fn ready_state(&self) -> ReadyState {
+        match self.phase {
+            Phase::Opening => ReadyState::Opening,
+            Phase::Open => ReadyState::Open,
+            Phase::Closing => ReadyState::Closing,
+            Phase::Closed => ReadyState::Closed,
+        }
+    }
+
     /// Whether the handshake completed and the connection is not closed.
     pub fn is_open(&self) -> bool {
         matches!(self.phase, Phase::Open | Phase::Closing)
@@ -343,7 +361,7 @@ impl ClientSession {
                 Timer::Ping => {
                     // v3: the client pings; the pong must come within pingTimeout.
                     self.set(Timer::Heartbeat, now, self.ping_timeout);
-                    self.queue.push_back(Packet::ping());
+                    self.enqueue(Packet::ping());
                     self.flush();
                 }
             }
@@ -371,7 +389,7 @@ impl ClientSession {
         self.queued.messages += 1;
         self.queued.bytes += len;
         self.queued.last = Some(id);
-        self.queue.push_back(Packet::Message(message));
+        self.enqueue(Packet::Message(message));
         self.flush();
         Ok(id)
     }
@@ -456,8 +474,9 @@ impl ClientSession {
                 let Ok(hs) = Handshake::from_json(json) else {
                     return self.close_now(CloseReason::ParseError, false);
                 };
+                let open = packets.remove(0);
+                self.packet_in(open);
                 self.on_open(now, hs);
-                packets.remove(0);
             }
             for p in packets {
                 if self.is_closed() {
@@ -572,7 +591,7 @@ impl ClientSession {
                     self.events.push_back(ClientEvent::Upgrading);
                     self.maybe_finish_pause();
                 }
-                _ => self.fail_probe(true),
+                _ => self.fail_probe(true, PROBE_UNANSWERED),
             }
             return;
         }
@@ -590,6 +609,7 @@ impl ClientSession {
                 return self.close_now(CloseReason::ParseError, false);
             };
             self.websocket_succeeded = true;
+            self.packet_in(packet);
             return self.on_open(now, hs);
         }
         self.on_packet(now, packet);
@@ -600,7 +620,7 @@ impl ClientSession {
             return;
         }
         if self.probe.is_some_and(|p| p.ws == ws) {
-            self.fail_probe(false);
+            self.fail_probe(false, PROBE_CLOSED);
         } else if self.ws == Some(ws) {
             // Gone: nothing to close any more.
             self.ws = None;
@@ -609,12 +629,12 @@ impl ClientSession {
         }
     }
 
-    fn fail_probe(&mut self, close_ws: bool) {
+    fn fail_probe(&mut self, close_ws: bool, why: &'static str) {
         let Some(p) = self.probe.take() else { return };
         if close_ws {
             self.push(ClientTransmit::WsClose { ws: p.ws });
         }
-        self.events.push_back(ClientEvent::UpgradeFailed);
+        self.events.push_back(ClientEvent::UpgradeFailed(why));
         // Polling resumes if it was paused.
         if self.transport == Transport::Polling && self.phase != Phase::Closed {
             self.poll();
@@ -685,6 +705,9 @@ impl ClientSession {
     }
 
     fn on_packet(&mut self, now: Instant, p: Packet) {
+        if self.config.packet_events {
+            self.events.push_back(ClientEvent::PacketIn(p.clone()));
+        }
         let v3 = self.config.version == ProtocolVersion::V3;
         if v3 {
             // v3 clients take any packet as a sign of life (engine.io-client 3.x).
@@ -704,7 +727,7 @@ impl ClientSession {
                     self.ping_interval + self.ping_timeout,
                 );
                 self.events.push_back(ClientEvent::Heartbeat);
-                self.queue.push_back(Packet::pong());
+                self.enqueue(Packet::pong());
                 self.flush();
             }
             Packet::Pong(_) if v3 => {
@@ -722,7 +745,21 @@ impl ClientSession {
         }
     }
 
+    fn packet_in(&mut self, p: Packet) {
+        if self.config.packet_events {
+            self.events.push_back(ClientEvent::PacketIn(p));
+        }
+    }
+
     // ---- sending ------------------------------------------------------------------------------
+
+    /// Queues `p` for sending, telling the application with `packet_events`.
+    fn enqueue(&mut self, p: Packet) {
+        if self.config.packet_events {
+            self.events.push_back(ClientEvent::PacketOut(p.clone()));
+        }
+        self.queue.push_back(p);
+    }
 
     fn flush(&mut self) {
         if self.queue.is_empty()

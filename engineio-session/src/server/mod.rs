@@ -190,6 +190,17 @@ pub enum ServerEvent {
     },
 }
 
+/// Why a request was refused with an error code, carried in the refusal's response
+/// extensions (for a host's `connection_error` hook: a session's refusals are decided by the
+/// session, not the [`Server`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The code sent.
+    pub code: ErrorCode,
+    /// Why, in a word (the reference's context `name`).
+    pub context: &'static str,
+}
+
 /// The server factory: routes requests and opens sessions. It holds no session: each
 /// [`Session`] is an independent machine owned by the host (one task per session in the
 /// runtime adapters), and the host's sid map is only for routing.

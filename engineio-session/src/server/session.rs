@@ -12,7 +12,7 @@ use engineio_proto::{
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
-use super::{encode_body, HandshakeRequest, ReqId, RequestKind, SessionRequest};
+use super::{encode_body, HandshakeRequest, Refusal, ReqId, RequestKind, SessionRequest};
 use crate::config::ServerConfig;
 use crate::headers::{self, ContentEncoding};
 use crate::send::{check_encodable, take_last_flushed, take_run, Carried, SendOptions};
@@ -89,8 +89,18 @@ pub enum Event {
     Upgrading,
     /// The session now runs over WebSocket.
     Upgraded,
-    /// An upgrade was given up (timeout, bad packet, WebSocket closed); polling goes on.
-    UpgradeAborted,
+    /// An upgrade was given up; polling goes on. The description says why (the probe timed
+    /// out, sent a bad packet or closed, or the session closed).
+    UpgradeAborted(&'static str),
+    /// A request of this session was refused with an error code and the session goes on (a
+    /// polling request on a session that upgraded, an upgrade not allowed or while closing).
+    /// The reference reports these as the server's `connection_error`.
+    Refused {
+        /// The code sent.
+        code: ErrorCode,
+        /// Why, in a word (the reference's context `name`).
+        context: &'static str,
+    },
     /// Every message sent up to and including `last` has been handed to the host to write
     /// (the reference's send callbacks and `drain`).
     Flushed {
@@ -178,6 +188,10 @@ const PONG_FROM_CLIENT: &str = "a pong from a v3 client (heartbeats go the other
 const CLOSE_PACKET: &str = "the client sent a close packet";
 const CLOSED_BY_APPLICATION: &str = "the application closed the session";
 const SHUTTING_DOWN: &str = "the server is shutting down";
+const UPGRADE_TIMEOUT: &str = "the probe did not complete within upgradeTimeout";
+const UPGRADE_BAD_PACKET: &str = "the probe sent an unexpected packet";
+const UPGRADE_WS_CLOSED: &str = "the probe's WebSocket closed";
+const UPGRADE_SESSION_CLOSED: &str = "the session closed";
 
 /// One Engine.IO session, server side: a sans-IO machine.
 ///
@@ -363,6 +377,15 @@ impl Session {
         self.upgrade.is_some()
     }
 
+    /// Where the session is in its life (the reference's `readyState`; never `Opening`).
+    pub fn ready_state(&self) -> crate::ReadyState {
+        match self.state {
+            State::Open => crate::ReadyState::Open,
+            State::Closing(_) => crate::ReadyState::Closing,
+            State::Closed(_) => crate::ReadyState::Closed,
+        }
+    }
+
     /// Whether the session is closing: closed by the application on polling, its close packet
     /// waiting for a GET to carry it.
     pub fn is_closing(&self) -> bool {
@@ -420,7 +443,7 @@ impl Session {
                     }
                 }
                 Timer::PingTimeout => self.close_now(CloseReason::PingTimeout, NO_PONG, false),
-                Timer::Upgrade => self.abort_upgrade(true),
+                Timer::Upgrade => self.abort_upgrade(true, UPGRADE_TIMEOUT),
                 Timer::Ping => {
                     self.ping_refreshed = false;
                     self.set(Timer::PingTimeout, now, self.config.ping_timeout);
@@ -523,10 +546,15 @@ impl Session {
 
     fn on_request(&mut self, now: Instant, id: ReqId, r: SessionRequest) {
         if self.is_closed() {
-            return self.respond_error(id, ErrorCode::UnknownSid, r.origin.as_ref());
+            return self.refuse(id, ErrorCode::UnknownSid, "UNKNOWN_SID", r.origin.as_ref());
         }
         if r.version != Some(self.version) {
-            return self.respond_error(id, ErrorCode::BadRequest, r.origin.as_ref());
+            return self.refuse(
+                id,
+                ErrorCode::BadRequest,
+                "PROTOCOL_MISMATCH",
+                r.origin.as_ref(),
+            );
         }
         match r.kind {
             RequestKind::WebSocket => {
@@ -543,8 +571,21 @@ impl Session {
                     });
                     return self.push(Transmit::WsClose { ws: id });
                 }
-                if !allowed || self.state != State::Open {
-                    return self.respond_error(id, ErrorCode::BadRequest, r.origin.as_ref());
+                if !allowed {
+                    return self.refuse(
+                        id,
+                        ErrorCode::BadRequest,
+                        "UPGRADE_REFUSED",
+                        r.origin.as_ref(),
+                    );
+                }
+                if self.state != State::Open {
+                    return self.refuse(
+                        id,
+                        ErrorCode::BadRequest,
+                        "SESSION_CLOSING",
+                        r.origin.as_ref(),
+                    );
                 }
                 self.upgrade = Some(Upgrade {
                     ws: id,
@@ -559,7 +600,12 @@ impl Session {
             RequestKind::Get | RequestKind::Post { .. }
                 if r.transport != Transport::Polling || self.transport != Transport::Polling =>
             {
-                self.respond_error(id, ErrorCode::BadRequest, r.origin.as_ref());
+                self.refuse(
+                    id,
+                    ErrorCode::BadRequest,
+                    "TRANSPORT_MISMATCH",
+                    r.origin.as_ref(),
+                );
             }
             RequestKind::Get => {
                 if self.get.is_some() {
@@ -636,9 +682,11 @@ impl Session {
         }
     }
 
+    /// As the reference: 413, and the session ends (`transport error`, "payload too large").
     fn on_post_too_large(&mut self, id: ReqId) {
         if let Some(slot) = self.post.take_if(|p| p.id == id) {
             self.respond_bare(id, StatusCode::PAYLOAD_TOO_LARGE, slot.origin.as_ref());
+            self.close_now(CloseReason::TransportError, BODY_TOO_LARGE, false);
         }
     }
 
@@ -654,7 +702,7 @@ impl Session {
             self.post = None;
             self.close_now(CloseReason::TransportError, POST_ABORTED, false);
         } else if self.upgrade.is_some_and(|u| u.ws == id) {
-            self.abort_upgrade(false);
+            self.abort_upgrade(false, UPGRADE_WS_CLOSED);
         } else if self.ws == Some(id) {
             self.close_now(CloseReason::TransportClose, WEBSOCKET_CLOSED, true);
         }
@@ -677,7 +725,7 @@ impl Session {
                     self.set(Timer::Noop, now, self.config.upgrade_noop_interval);
                 }
                 Ok(Packet::Upgrade) if up.probed => self.complete_upgrade(),
-                _ => self.abort_upgrade(true),
+                _ => self.abort_upgrade(true, UPGRADE_BAD_PACKET),
             }
             return;
         }
@@ -698,7 +746,7 @@ impl Session {
             return;
         }
         if self.upgrade.is_some_and(|u| u.ws == ws) {
-            self.abort_upgrade(false);
+            self.abort_upgrade(false, UPGRADE_WS_CLOSED);
         } else if self.ws == Some(ws) {
             self.close_now(CloseReason::TransportClose, WEBSOCKET_CLOSED, true);
         }
@@ -726,7 +774,7 @@ impl Session {
         }
     }
 
-    fn abort_upgrade(&mut self, close_ws: bool) {
+    fn abort_upgrade(&mut self, close_ws: bool, why: &'static str) {
         let Some(up) = self.upgrade.take() else {
             return;
         };
@@ -735,7 +783,7 @@ impl Session {
         if close_ws {
             self.push(Transmit::WsClose { ws: up.ws });
         }
-        self.events.push_back(Event::UpgradeAborted);
+        self.events.push_back(Event::UpgradeAborted(why));
     }
 
     // ---- packets ------------------------------------------------------------------------------
@@ -924,6 +972,23 @@ impl Session {
         headers::cors_headers(self.config.cors.as_ref(), origin)
     }
 
+    /// Refuses request `id` with `code`; the session goes on. The response carries a
+    /// [`Refusal`] for the host's `connection_error`.
+    fn refuse(
+        &mut self,
+        id: ReqId,
+        code: ErrorCode,
+        context: &'static str,
+        origin: Option<&HeaderValue>,
+    ) {
+        let mut response = headers::error_response(code, None, self.cors(origin));
+        response.extensions_mut().insert(Refusal { code, context });
+        self.push(Transmit::Respond { req: id, response });
+        if !self.is_closed() {
+            self.events.push_back(Event::Refused { code, context });
+        }
+    }
+
     fn respond_error(&mut self, id: ReqId, code: ErrorCode, origin: Option<&HeaderValue>) {
         let response = headers::error_response(code, None, self.cors(origin));
         self.push(Transmit::Respond { req: id, response });
@@ -949,7 +1014,7 @@ impl Session {
         // reference does). Without it the session would wait closeTimeout for a GET that
         // never comes.
         if !self.upgrade.is_some_and(|u| u.probed) {
-            self.abort_upgrade(true);
+            self.abort_upgrade(true, UPGRADE_SESSION_CLOSED);
         }
         self.timers.clear(Timer::Ping as usize);
         self.timers.clear(Timer::PingTimeout as usize);
@@ -973,7 +1038,7 @@ impl Session {
             return;
         }
         self.close_detail = detail;
-        self.abort_upgrade(true);
+        self.abort_upgrade(true, UPGRADE_SESSION_CLOSED);
         self.queue.clear();
         self.uncompressed.clear();
         self.queued = Carried::default();
@@ -988,7 +1053,7 @@ impl Session {
 
     fn finish(&mut self, reason: CloseReason) {
         // An upgrade still pending (a closing session's probe) ends with the session.
-        self.abort_upgrade(true);
+        self.abort_upgrade(true, UPGRADE_SESSION_CLOSED);
         if let Some(get) = self.get.take() {
             self.respond_packets(get, &[Packet::Close], Carried::default());
         }

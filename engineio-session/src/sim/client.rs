@@ -477,11 +477,11 @@ impl Sim {
                 }
                 if status == 413 {
                     // A v3 client does not know maxPayload: its batch can be too large. It
-                    // gives up; the session, told nothing, times out.
+                    // gives up; the session closes with `transport error` (as the reference).
                     trace!(self, "c{c} POST too large");
                     self.clients[c]
                         .allowed
-                        .add(faults::Reasons::of(&[CloseReason::PingTimeout]));
+                        .add(faults::Reasons::of(&[CloseReason::TransportError]));
                     *self.stats.faults.entry("post_too_large").or_default() += 1;
                 }
                 if status != 200 || resp.body() != "ok" {

@@ -787,8 +787,8 @@ impl Sim {
                 hs.upgrade_ws = None;
                 self.stats.upgrades += 1;
             }
-            Event::UpgradeAborted => {
-                trace!(self, "s{c} ev UpgradeAborted");
+            Event::UpgradeAborted(why) => {
+                trace!(self, "s{c} ev UpgradeAborted ({why})");
                 self.stats.upgrades_aborted += 1;
                 if let Some(ws) = hs.upgrade_ws.take() {
                     if hs.sockets.contains(&ws) {

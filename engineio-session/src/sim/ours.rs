@@ -306,7 +306,7 @@ impl Sim {
             let cl = &mut self.clients[c];
             cl.machine_allowed.add(faults::MACHINE_POST_TOO_LARGE);
             cl.allowed
-                .add(faults::Reasons::of(&[CloseReason::PingTimeout]));
+                .add(faults::Reasons::of(&[CloseReason::TransportError]));
             *self.stats.faults.entry("post_too_large").or_default() += 1;
         }
         let input = match conn.kind {

@@ -5,10 +5,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use engineio_driver::proto::{Message, Packet, ProtocolVersion};
+use engineio_driver::proto::{Message, Packet, ProtocolVersion, Transport};
+use engineio_driver::session::ClientConfig;
 use engineio_driver::session::SendId;
 use engineio_driver::{
-    Client, ClientSocketEvent, CloseReason, EngineIo, ServerConfig, Socket, SocketEvent,
+    Client, ClientSocketEvent, CloseReason, EngineIo, ReadyState, ServerConfig, Socket, SocketEvent,
 };
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -71,23 +72,37 @@ fn position<T>(events: &[T], what: impl Fn(&T) -> bool) -> Option<usize> {
 pub async fn every_socket_event_reaches_the_application<R: TestRuntime>() {
     let (engine, mut connections) = EngineIo::<R>::builder(config()).flush_events(true).build();
     let url = format!("http://{}", serve(engine.clone()).await);
-    let mut client = Client::<R>::connect(client_config(&url, "upgrade", ProtocolVersion::V4))
-        .await
-        .expect("handshake");
+    let config = ClientConfig {
+        packet_events: true,
+        flush_events: true,
+        ..client_config(&url, "upgrade", ProtocolVersion::V4)
+    };
+    let mut client = Client::<R>::connect(config).await.expect("handshake");
+    assert_eq!(client.ready_state(), ReadyState::Open);
     let mut socket = timeout::<R, _>(WAIT, connections.accept())
         .await
         .flatten()
         .expect("a session");
 
-    // The upgrade: `upgrading` before `upgrade`, on both sides.
-    let seen = server_events::<R>(&mut socket, |e| *e == SocketEvent::Upgraded).await;
+    // The upgrade: `upgrading` before `upgrade` (with the transport), on both sides.
+    let seen = server_events::<R>(&mut socket, |e| matches!(e, SocketEvent::Upgraded(_))).await;
     let upgrading = position(&seen, |e| *e == SocketEvent::Upgrading);
     assert!(upgrading.is_some(), "server: no Upgrading in {seen:?}");
-    let seen = client_events::<R>(&mut client, |e| *e == ClientSocketEvent::Upgraded).await;
+    assert_eq!(
+        seen.last(),
+        Some(&SocketEvent::Upgraded(Transport::Websocket))
+    );
+    let seen =
+        client_events::<R>(&mut client, |e| matches!(e, ClientSocketEvent::Upgraded(_))).await;
     assert!(
         position(&seen, |e| *e == ClientSocketEvent::Upgrading).is_some(),
         "client: no Upgrading in {seen:?}"
     );
+    assert_eq!(
+        seen.last(),
+        Some(&ClientSocketEvent::Upgraded(Transport::Websocket))
+    );
+    assert_eq!(client.transport(), Transport::Websocket);
 
     // Heartbeats, every 150 ms, on both sides.
     let seen = server_events::<R>(&mut socket, |e| *e == SocketEvent::Heartbeat).await;
@@ -95,8 +110,16 @@ pub async fn every_socket_event_reaches_the_application<R: TestRuntime>() {
     let seen = client_events::<R>(&mut client, |e| *e == ClientSocketEvent::Heartbeat).await;
     assert!(seen.len() < 50, "client: {seen:?}");
 
-    // A message in: its packet, then the message.
-    client.send("hello").await.expect("send");
+    // A message in: its packet, then the message. On the client: its packet, then its flush.
+    let sent = client.send("hello").await.expect("send");
+    let seen = client_events::<R>(&mut client, |e| *e == ClientSocketEvent::Flushed(sent)).await;
+    assert!(
+        position(&seen, |e| {
+            *e == ClientSocketEvent::PacketOut(Packet::Message(Message::from("hello")))
+        })
+        .is_some(),
+        "client: no PacketOut before the flush: {seen:?}"
+    );
     let seen = server_events::<R>(&mut socket, |e| matches!(e, SocketEvent::Message(_))).await;
     let packet = position(&seen, |e| {
         *e == SocketEvent::PacketIn(Packet::Message(Message::from("hello")))
@@ -120,8 +143,12 @@ pub async fn every_socket_event_reaches_the_application<R: TestRuntime>() {
     let seen =
         client_events::<R>(&mut client, |e| matches!(e, ClientSocketEvent::Message(_))).await;
     assert_eq!(
-        seen.last(),
-        Some(&ClientSocketEvent::Message("back".into()))
+        seen[seen.len().saturating_sub(2)..],
+        [
+            ClientSocketEvent::PacketIn(Packet::Message(Message::from("back"))),
+            ClientSocketEvent::Message("back".into())
+        ],
+        "the client's packet right before its message"
     );
 
     // The close: last, on both sides.
@@ -143,6 +170,7 @@ pub async fn every_socket_event_reaches_the_application<R: TestRuntime>() {
         ),
         "{seen:?}"
     );
+    assert_eq!(client.ready_state(), ReadyState::Closed);
 }
 
 /// Sends `target` as a GET on a new connection and returns the response's body.
@@ -182,10 +210,19 @@ pub async fn an_abandoned_probe_is_reported_as_upgrade_aborted<R: TestRuntime>()
     frame.extend(b"2probe".iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     ws.write_all(&frame).await.unwrap();
     let seen = server_events::<R>(&mut socket, |e| *e == SocketEvent::Upgrading).await;
-    assert!(!seen.contains(&SocketEvent::Upgraded), "{seen:?}");
+    assert!(
+        !seen.contains(&SocketEvent::Upgraded(Transport::Websocket)),
+        "{seen:?}"
+    );
     drop(ws);
-    let seen = server_events::<R>(&mut socket, |e| *e == SocketEvent::UpgradeAborted).await;
-    assert!(!seen.contains(&SocketEvent::Upgraded), "{seen:?}");
+    let seen = server_events::<R>(&mut socket, |e| {
+        *e == SocketEvent::UpgradeAborted("the probe's WebSocket closed")
+    })
+    .await;
+    assert!(
+        !seen.contains(&SocketEvent::Upgraded(Transport::Websocket)),
+        "{seen:?}"
+    );
     // Polling goes on: a message sent now is there for the next GET.
     let id = socket.send("still here").await.expect("send");
     assert_eq!(id, SendId(0));

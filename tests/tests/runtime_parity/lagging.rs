@@ -52,7 +52,7 @@ async fn a_lagging_application_bounds_what_is_read<R: TestRuntime>(mode: &str) {
                 }
                 // The upgrade's events come between messages.
                 Some(Some(
-                    SocketEvent::Upgrading | SocketEvent::Upgraded | SocketEvent::Heartbeat,
+                    SocketEvent::Upgrading | SocketEvent::Upgraded(_) | SocketEvent::Heartbeat,
                 )) => {}
                 other => panic!("{mode}: message {i}: {other:?}"),
             }

@@ -58,7 +58,7 @@ async fn round_trip<R: TestRuntime>(url: &str, mode: &str, version: ProtocolVers
     while got.len() < sent.len() {
         match timeout::<R, _>(Duration::from_secs(10), client.recv()).await {
             Some(Some(ClientSocketEvent::Message(m))) => got.push(m),
-            Some(Some(ClientSocketEvent::Upgraded)) => upgraded = true,
+            Some(Some(ClientSocketEvent::Upgraded(_))) => upgraded = true,
             Some(Some(ClientSocketEvent::Upgrading | ClientSocketEvent::Heartbeat)) => {}
             other => panic!("{mode} {version:?}: {other:?} after {} messages", got.len()),
         }
@@ -70,7 +70,7 @@ async fn round_trip<R: TestRuntime>(url: &str, mode: &str, version: ProtocolVers
             match timeout::<R, _>(Duration::from_secs(2), client.recv()).await {
                 Some(Some(ClientSocketEvent::Upgrading | ClientSocketEvent::Heartbeat)) => {}
                 next => {
-                    upgraded = matches!(next, Some(Some(ClientSocketEvent::Upgraded)));
+                    upgraded = matches!(next, Some(Some(ClientSocketEvent::Upgraded(_))));
                     break;
                 }
             }

@@ -64,4 +64,5 @@ on_both_runtimes!(
     send_batch_sends_in_order_and_waits_for_room,
     generate_id_chooses_session_ids,
     send_with_compress_false_skips_http_compression,
+    a_refused_request_is_a_socket_error_and_a_connection_error,
 );

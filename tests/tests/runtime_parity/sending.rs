@@ -22,7 +22,7 @@ async fn next_message<R: TestRuntime>(client: &mut Client<R>) -> Message {
             Some(ClientSocketEvent::Message(m)) => return m,
             Some(
                 ClientSocketEvent::Upgrading
-                | ClientSocketEvent::Upgraded
+                | ClientSocketEvent::Upgraded(_)
                 | ClientSocketEvent::Heartbeat,
             ) => {}
             other => panic!("client: {other:?}"),
@@ -34,7 +34,7 @@ async fn next_server_message<R: TestRuntime>(socket: &mut Socket) -> Message {
     loop {
         match timeout::<R, _>(WAIT, socket.recv()).await.flatten() {
             Some(SocketEvent::Message(m)) => return m,
-            Some(SocketEvent::Upgrading | SocketEvent::Upgraded | SocketEvent::Heartbeat) => {}
+            Some(SocketEvent::Upgrading | SocketEvent::Upgraded(_) | SocketEvent::Heartbeat) => {}
             other => panic!("server: {other:?}"),
         }
     }

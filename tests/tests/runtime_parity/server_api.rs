@@ -9,7 +9,7 @@ use std::time::Duration;
 use engineio_driver::proto::{ErrorCode, Message, ProtocolVersion};
 use engineio_driver::{
     Client, ClientSocketEvent, ConnectionError, EngineIo, ReadyState, ServerConfig, Sid,
-    SocketEvent,
+    SocketError, SocketEvent,
 };
 use http::HeaderValue;
 
@@ -135,7 +135,7 @@ pub async fn clients_view_and_socket_state<R: TestRuntime>() {
             .await
             .flatten()
         {
-            Some(SocketEvent::Upgraded) => break,
+            Some(SocketEvent::Upgraded(_)) => break,
             Some(SocketEvent::Closed(r)) => panic!("{r:?}"),
             Some(_) => {}
             None => panic!("no upgrade"),
@@ -238,5 +238,74 @@ pub async fn send_with_compress_false_skips_http_compression<R: TestRuntime>() {
             compress,
             "compress {compress}: {head}"
         );
+    }
+}
+
+/// A request a session refuses without closing (a polling GET on a session that runs over
+/// WebSocket) is the socket's `error` event and the server's `connection_error`, with the
+/// request; the session goes on.
+pub async fn a_refused_request_is_a_socket_error_and_a_connection_error<R: TestRuntime>() {
+    let refused: Arc<Mutex<Vec<ConnectionError>>> = Arc::default();
+    let seen = refused.clone();
+    let (engine, mut connections) = EngineIo::<R>::builder(ServerConfig::default())
+        .on_connection_error(move |e| seen.lock().unwrap().push(e))
+        .build();
+    let addr = serve(engine.clone()).await;
+    let url = format!("http://{addr}");
+    let mut client = Client::<R>::connect(client_config(&url, "websocket", ProtocolVersion::V4))
+        .await
+        .expect("handshake");
+    let mut socket = timeout::<R, _>(WAIT, connections.accept())
+        .await
+        .flatten()
+        .expect("a session");
+    let sid = client.sid().to_owned();
+    let r = get::<R>(
+        addr,
+        &format!("/engine.io/?EIO=4&transport=polling&sid={sid}"),
+    )
+    .await;
+    assert!(r.starts_with("http/1.1 400"), "{r}");
+    assert!(r.contains(r#""code":3"#), "{r}");
+    let error = loop {
+        match timeout::<R, _>(WAIT, socket.recv()).await.flatten() {
+            Some(SocketEvent::Error(e)) => break e,
+            Some(SocketEvent::Closed(r)) => panic!("closed: {r:?}"),
+            Some(_) => {}
+            None => panic!("no error event"),
+        }
+    };
+    assert_eq!(
+        error,
+        SocketError::Refused {
+            code: ErrorCode::BadRequest,
+            context: "TRANSPORT_MISMATCH"
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "request refused with code 3 (TRANSPORT_MISMATCH)"
+    );
+    {
+        let refused = refused.lock().unwrap();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].code, ErrorCode::BadRequest);
+        assert_eq!(refused[0].context, "TRANSPORT_MISMATCH");
+        assert_eq!(refused[0].message, "Bad request");
+        assert!(refused[0].request.uri.to_string().contains(&sid));
+        assert_eq!(refused[0].request.headers["x-probe"], "hook");
+    }
+    // The session goes on.
+    assert_eq!(socket.ready_state(), ReadyState::Open);
+    socket.send("still here").await.expect("send");
+    loop {
+        match timeout::<R, _>(WAIT, client.recv()).await.flatten() {
+            Some(ClientSocketEvent::Message(m)) => {
+                assert_eq!(m, Message::from("still here"));
+                break;
+            }
+            Some(ClientSocketEvent::Closed { .. }) | None => panic!("closed"),
+            Some(_) => {}
+        }
     }
 }

@@ -90,7 +90,7 @@ pub async fn the_client_speaks_tls_with_the_applications_roots<R: TestRuntime>()
         while got.len() < sent.len() || (mode == "upgrade" && !upgraded) {
             match timeout::<R, _>(Duration::from_secs(5), client.recv()).await {
                 Some(Some(ClientSocketEvent::Message(m))) => got.push(m),
-                Some(Some(ClientSocketEvent::Upgraded)) => upgraded = true,
+                Some(Some(ClientSocketEvent::Upgraded(_))) => upgraded = true,
                 Some(Some(ClientSocketEvent::Upgrading | ClientSocketEvent::Heartbeat)) => {}
                 other => panic!("{mode}: {other:?} after {} messages", got.len()),
             }

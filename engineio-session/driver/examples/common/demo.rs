@@ -315,7 +315,7 @@ impl Room {
                     relayed.extend_from_slice(&data);
                     self.broadcast(n, Bytes::from(relayed)).await;
                 }
-                SocketEvent::Upgraded => {
+                SocketEvent::Upgraded(_) => {
                     let t = json!({"t": "transport", "n": n, "transport": "websocket"});
                     self.broadcast(n, t.to_string()).await;
                 }

@@ -143,7 +143,7 @@ pub async fn run<R: Runtime>(rt: R) -> ! {
                     }
                     next += 1;
                 }
-                Some(ClientSocketEvent::Upgraded) => upgraded = true,
+                Some(ClientSocketEvent::Upgraded(_)) => upgraded = true,
                 Some(ClientSocketEvent::Closed { reason, .. }) => {
                     eprintln!("closed: {reason}");
                     break;

@@ -28,6 +28,8 @@ pub(crate) enum Net {
 }
 
 pub(super) struct Driver<R: Runtime> {
+    /// Whether the application asked for [`ClientSocketEvent::Flushed`].
+    pub(super) flush_events: bool,
     pub(super) tls: connect::Tls,
     pub(super) core: Arc<ClientCore>,
     pub(super) clock: Clock<R>,
@@ -144,17 +146,24 @@ impl<R: Runtime> Driver<R> {
                 self.transmit(t).await;
             }
             let mut progressed = false;
-            let mut flushed = None;
+            let (mut flushed, mut closed) = (None, None);
             loop {
                 let e = self.core.lock().poll_event();
                 let Some(e) = e else { break };
                 progressed = true;
-                self.event(e, &mut flushed);
+                self.event(e, &mut flushed, &mut closed);
             }
             // Coalesced writes: one flush per socket per round.
             let broken = self.sockets.flush().await;
-            if flushed.is_some() {
+            if let Some(last) = flushed {
                 self.core.report_flushed(flushed);
+                if self.flush_events {
+                    self.core.push_event(ClientSocketEvent::Flushed(last));
+                }
+            }
+            if let Some(ev) = closed {
+                self.core.report_closed();
+                self.core.push_event(ev);
             }
             for ws in broken {
                 progressed = true;
@@ -228,7 +237,12 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    fn event(&mut self, e: ClientEvent, flushed: &mut Option<SendId>) {
+    fn event(
+        &mut self,
+        e: ClientEvent,
+        flushed: &mut Option<SendId>,
+        closed: &mut Option<ClientSocketEvent>,
+    ) {
         let out = match e {
             ClientEvent::Open(hs) => {
                 if let Some(tx) = self.open.take() {
@@ -238,13 +252,18 @@ impl<R: Runtime> Driver<R> {
             }
             ClientEvent::Message(m) => Some(ClientSocketEvent::Message(m)),
             ClientEvent::Upgrading => Some(ClientSocketEvent::Upgrading),
-            ClientEvent::Upgraded => Some(ClientSocketEvent::Upgraded),
-            ClientEvent::UpgradeFailed => Some(ClientSocketEvent::UpgradeFailed),
+            ClientEvent::Upgraded => Some(ClientSocketEvent::Upgraded(
+                engineio_session::proto::Transport::Websocket,
+            )),
+            ClientEvent::UpgradeFailed(why) => Some(ClientSocketEvent::UpgradeFailed(why)),
             ClientEvent::Heartbeat => Some(ClientSocketEvent::Heartbeat),
+            ClientEvent::PacketIn(p) => Some(ClientSocketEvent::PacketIn(p)),
+            ClientEvent::PacketOut(p) => Some(ClientSocketEvent::PacketOut(p)),
             ClientEvent::Closed { reason, local } => {
+                // The last event: delivered after the round's flush.
                 self.open = None;
-                self.core.report_closed();
-                Some(ClientSocketEvent::Closed { reason, local })
+                *closed = Some(ClientSocketEvent::Closed { reason, local });
+                None
             }
             ClientEvent::Flushed { last } => {
                 *flushed = Some(last);

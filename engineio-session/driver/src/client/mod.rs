@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use engineio_session::proto::{Handshake, Message};
-use engineio_session::{ClientConfig, ClientSession, CloseReason, SendError, SendId};
+use engineio_session::proto::{Handshake, Message, Packet, Transport};
+use engineio_session::{ClientConfig, ClientSession, CloseReason, ReadyState, SendError, SendId};
 use tokio::sync::oneshot;
 
 use crate::clock::Clock;
@@ -34,12 +34,19 @@ pub enum ClientSocketEvent {
     Message(Message),
     /// The WebSocket probe was answered; polling is being paused (`upgrading`).
     Upgrading,
-    /// The connection now runs over WebSocket (`upgrade`).
-    Upgraded,
-    /// The upgrade failed; polling goes on (`upgradeError`).
-    UpgradeFailed,
+    /// The connection now runs over this transport (`upgrade`; always WebSocket).
+    Upgraded(Transport),
+    /// The upgrade failed; polling goes on (`upgradeError`). The description says why.
+    UpgradeFailed(&'static str),
     /// A heartbeat went through (`heartbeat`).
     Heartbeat,
+    /// Every message sent up to and including this one has been written to the network
+    /// (`flush` and `drain`); only with [`ClientConfig::flush_events`].
+    Flushed(SendId),
+    /// A packet arrived (`packet`); only with [`ClientConfig::packet_events`].
+    PacketIn(Packet),
+    /// A packet is being sent (`packetCreate`); only with [`ClientConfig::packet_events`].
+    PacketOut(Packet),
     /// The connection is closed (`close`), the last event. `local` is true when this side
     /// closed it.
     Closed {
@@ -110,10 +117,12 @@ impl<R: Runtime> Client<R> {
         tls: connect::Tls,
     ) -> Result<Client<R>, ConnectError> {
         let (open_tx, open_rx) = oneshot::channel();
+        let flush_events = config.flush_events;
         let clock = Clock::new(rt.clone());
         let core = Arc::new(ClientCore::new(ClientSession::new(clock.now(), config)));
         let http = Http::new(rt.clone(), tls.clone());
         let driver = Driver {
+            flush_events,
             core: core.clone(),
             clock,
             alarm: Default::default(),
@@ -187,6 +196,16 @@ impl<R: Runtime> Client<R> {
     pub async fn close(&self) {
         self.sender.close().await;
     }
+
+    /// Where the connection is in its life; see [`ClientSender::ready_state`].
+    pub fn ready_state(&self) -> ReadyState {
+        self.sender.ready_state()
+    }
+
+    /// The transport in use now.
+    pub fn transport(&self) -> Transport {
+        self.sender.transport()
+    }
 }
 
 /// Dropping the `Client` closes the connection (its senders then fail with
@@ -238,5 +257,21 @@ impl ClientSender {
     /// Closes the connection after what is queued.
     pub async fn close(&self) {
         self.core.request(CLOSE);
+    }
+
+    /// Where the connection is in its life (`readyState`): `Closing` from the moment a close
+    /// is asked for until what was queued is written.
+    pub fn ready_state(&self) -> ReadyState {
+        let state = self.core.lock().ready_state();
+        if state == ReadyState::Open && self.core.close_requested() {
+            ReadyState::Closing
+        } else {
+            state
+        }
+    }
+
+    /// The transport in use now (`transport.name`).
+    pub fn transport(&self) -> Transport {
+        self.core.lock().transport()
     }
 }

@@ -8,10 +8,11 @@ mod socket;
 mod task;
 
 pub use builder::Builder;
+pub use engineio_session::ReadyState;
 pub use hooks::{ConnectionError, ResponseInfo};
 pub use serve::{serve, serve_with};
 pub use service::{EngineIoLayer, EngineIoService, NotFound};
-pub use socket::{ReadyState, RemoteAddr, RequestInfo, Socket, SocketEvent, SocketSender};
+pub use socket::{RemoteAddr, RequestInfo, Socket, SocketError, SocketEvent, SocketSender};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,7 +24,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use engineio_session::proto::Transport;
 use engineio_session::{
-    ReqId, RequestKind, Route, Server, ServerConfig, ServerEvent, SessionRequest, Sid, Verdict,
+    Refusal, ReqId, RequestKind, Route, Server, ServerConfig, ServerEvent, SessionRequest, Sid,
+    Verdict,
 };
 use http::{Request, Response};
 use http_body_util::BodyExt;
@@ -343,7 +345,18 @@ impl<R: Runtime> EngineIo<R> {
                 let r = answer.await;
                 guard.armed = false;
                 match r {
-                    Ok(r) => (Handled::Response(r), Some(false)),
+                    Ok(r) => {
+                        // Refused by the session itself: a connection error too.
+                        if let (Some(events), Some(refusal)) =
+                            (events, r.extensions().get::<Refusal>())
+                        {
+                            events.push(ServerEvent::ConnectionError {
+                                code: refusal.code,
+                                context: refusal.context,
+                            });
+                        }
+                        (Handled::Response(r), Some(false))
+                    }
                     Err(_) => refuse(events, &fallback),
                 }
             }

@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
+use engineio_session::proto::ErrorCode;
 use engineio_session::proto::{Message, Packet, ProtocolVersion, Transport};
-use engineio_session::{CloseReason, SendError, SendId, SendOptions, Sid};
+use engineio_session::{CloseReason, ReadyState, SendError, SendId, SendOptions, Sid};
 use http::{HeaderMap, Method, Uri};
 
 use super::task::SessionCore;
@@ -72,11 +73,17 @@ pub enum SocketEvent {
     Message(Message),
     /// The client probed a WebSocket and is switching to it (`upgrading`).
     Upgrading,
-    /// The session now runs over WebSocket (`upgrade`; [`Socket::transport`] says which).
-    Upgraded,
-    /// An upgrade was given up (the probe timed out, sent a bad packet or closed); polling goes
-    /// on. The reference closes the probe silently.
-    UpgradeAborted,
+    /// The session now runs over this transport (`upgrade`; always WebSocket, the only
+    /// transport one upgrades to).
+    Upgraded(Transport),
+    /// An upgrade was given up; polling goes on. The description says why: the probe timed
+    /// out, sent a bad packet or closed, or the session closed (the reference closes the probe
+    /// silently).
+    UpgradeAborted(&'static str),
+    /// Something went wrong and the session goes on (`error`): a request of this session was
+    /// refused. (Errors that end the session come as [`Closed`](Self::Closed), described by
+    /// [`Socket::close_description`].)
+    Error(SocketError),
     /// A heartbeat went through (`heartbeat`: v4, the client's pong came; v3, its ping came and
     /// was answered).
     Heartbeat,
@@ -95,6 +102,23 @@ pub enum SocketEvent {
     Closed(CloseReason),
 }
 
+/// An error on a session that did not close it ([`SocketEvent::Error`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SocketError {
+    /// A request of the session was refused with an Engine.IO error code (a polling request
+    /// after the upgrade, an upgrade while upgrades are off or while closing, another
+    /// protocol version). The server's `connection_error` hook sees it too, with the request.
+    #[error("request refused with code {} ({context})", *code as u8)]
+    Refused {
+        /// The code sent.
+        code: ErrorCode,
+        /// Why, in a word (`TRANSPORT_MISMATCH`, `UPGRADE_REFUSED`, `SESSION_CLOSING`,
+        /// `PROTOCOL_MISMATCH`).
+        context: &'static str,
+    },
+}
+
 pub(crate) fn transport_code(t: Transport) -> u8 {
     match t {
         Transport::Polling => 0,
@@ -104,19 +128,6 @@ pub(crate) fn transport_code(t: Transport) -> u8 {
 
 /// [`transport_code`] of a session that upgraded to WebSocket.
 pub(crate) const UPGRADED: u8 = 2;
-
-/// Where a session is in its life (the reference's `readyState`; a session the application
-/// sees is already open).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ReadyState {
-    /// Open.
-    Open,
-    /// Closing: its close packet waits to be collected, or the close was asked for.
-    Closing,
-    /// Closed.
-    Closed,
-}
 
 /// One client's session, for the application: receive with [`recv`](Self::recv), send with
 /// [`send`](Self::send) or a cloned [`SocketSender`]. Dropping the `Socket` closes the session.

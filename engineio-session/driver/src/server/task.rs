@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_tungstenite::tungstenite::protocol::Role;
 use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
+use engineio_session::proto::Transport;
 use engineio_session::{Event, Input, ReqId, SendId, Session, SessionRequest, Transmit};
 use http::Response;
 use http_body_util::BodyExt;
@@ -356,9 +357,12 @@ impl<R: Runtime> Task<R> {
             Event::Upgraded => {
                 self.shared.metrics.upgraded();
                 self.transport.store(UPGRADED, Ordering::Relaxed);
-                SocketEvent::Upgraded
+                SocketEvent::Upgraded(Transport::Websocket)
             }
-            Event::UpgradeAborted => SocketEvent::UpgradeAborted,
+            Event::UpgradeAborted(why) => SocketEvent::UpgradeAborted(why),
+            Event::Refused { code, context } => {
+                SocketEvent::Error(super::socket::SocketError::Refused { code, context })
+            }
             Event::Heartbeat => SocketEvent::Heartbeat,
             Event::PacketIn(p) => SocketEvent::PacketIn(p),
             Event::PacketOut(p) => SocketEvent::PacketOut(p),

@@ -11,6 +11,8 @@
 //! - [`Handshake`]: the open packet's JSON.
 //! - [`RequestQuery`]: `EIO`, `transport`, `sid`, `b64`, `j` from a request's query.
 //! - [`ErrorCode`]: the error codes 0 to 5 with their messages, statuses and JSON bodies.
+//! - `ws_deflate` (feature `ws-deflate`): a permessage-deflate (RFC 7692) codec for WebSocket
+//!   frame byte streams.
 //!
 //! ```
 //! use bytes::{Bytes, BytesMut};
@@ -38,6 +40,8 @@ pub mod payload;
 mod query;
 mod str;
 mod version;
+#[cfg(feature = "ws-deflate")]
+pub mod ws_deflate;
 
 pub use error::DecodeError;
 pub use error_code::ErrorCode;

@@ -28,8 +28,8 @@ pub use client::{
 };
 pub use close::CloseReason;
 pub use config::{
-    CompressionConfig, CookieConfig, CookiePriority, CorsConfig, CorsOrigin, OriginPredicate,
-    SameSite, ServerConfig, Transports,
+    CompressionConfig, CookieConfig, CookiePriority, CorsConfig, CorsOrigin, DeflateConfig,
+    OriginPredicate, SameSite, ServerConfig, Transports,
 };
 pub use engineio_proto as proto;
 pub use headers::ContentEncoding;

@@ -13,8 +13,8 @@ pub struct SendId(pub u64);
 #[non_exhaustive]
 pub struct SendOptions {
     /// Whether the message may be compressed (default true). On polling, a response made only
-    /// of messages with `compress: false` is not compressed; permessage-deflate, once there,
-    /// will honour it per WebSocket message.
+    /// of messages with `compress: false` is not compressed; on WebSocket, permessage-deflate
+    /// sends such a message uncompressed.
     pub compress: bool,
 }
 

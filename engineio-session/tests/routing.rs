@@ -381,6 +381,7 @@ fn websocket_handshake_accepts_then_sends_open_without_upgrades() {
     let Some(Transmit::WsFrame {
         ws: ReqId(5),
         frame,
+        ..
     }) = session.poll_transmit()
     else {
         panic!()

@@ -5,8 +5,8 @@ mod support;
 use bytes::Bytes;
 use engineio_session::proto::{ErrorCode, Frame, Message, Packet, ProtocolVersion, Transport};
 use engineio_session::{
-    CloseReason, Event, Input, ReqId, RequestKind, SendError, SendId, ServerConfig, Session,
-    Transmit,
+    CloseReason, Event, Input, ReqId, RequestKind, SendError, SendId, SendOptions, ServerConfig,
+    Session, Transmit,
 };
 use support::*;
 
@@ -593,6 +593,52 @@ fn websocket_frames_carry_text_and_binary() {
         matches!(&h.transmits[0], Transmit::WsFrame { frame: Frame::Binary(b), .. } if b[..] == [1])
     );
     assert_eq!(h.ws_packets(ws)[1], Packet::text("a\u{1e}b"));
+}
+
+#[test]
+fn compress_false_reaches_each_websocket_message() {
+    // Messages queued while polling (some with `compress: false`) go over the WebSocket
+    // once upgraded, each with its own flag.
+    let mut h = Host::polling(ServerConfig::default());
+    let get = h.get();
+    let ws = h.websocket();
+    h.frame(ws, "2probe");
+    let _ = h.packets(get);
+    let flag = SendOptions::compress;
+    for (m, compress) in [("a", true), ("b", false), ("c", false), ("d", true)] {
+        h.session.send_with(text(m), flag(compress)).unwrap();
+    }
+    h.frame(ws, "5");
+    h.session.send_with(text("e"), flag(false)).unwrap();
+    h.session.send(text("f")).unwrap();
+    h.drain();
+    let flags: Vec<(Frame, bool)> = h
+        .transmits
+        .iter()
+        .filter_map(|t| match t {
+            Transmit::WsFrame {
+                frame, compress, ..
+            } => Some((frame.clone(), *compress)),
+            _ => None,
+        })
+        .collect();
+    let expected = [
+        ("4a", true),
+        ("4b", false),
+        ("4c", false),
+        ("4d", true),
+        ("4e", false),
+        ("4f", true),
+    ];
+    let got: Vec<(String, bool)> = flags
+        .iter()
+        .filter_map(|(f, c)| match f {
+            Frame::Text(t) if t.starts_with('4') => Some((t.to_string(), *c)),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<(String, bool)> = expected.iter().map(|(t, c)| (t.to_string(), *c)).collect();
+    assert_eq!(got, expected);
 }
 
 #[test]

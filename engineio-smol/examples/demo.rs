@@ -27,7 +27,7 @@ fn main() -> std::io::Result<()> {
     smol::block_on(async {
         let mut signals =
             async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])?;
-        let (engine, mut connections) = EngineIo::new(Default::default());
+        let (engine, mut connections) = EngineIo::new(common::config());
         // Everything but the Engine.IO path: the page, its script, the client, `/metrics`.
         let files = {
             let engine = engine.clone();

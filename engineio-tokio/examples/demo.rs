@@ -51,7 +51,7 @@ async fn files(State(app): State<App>, uri: Uri) -> Response {
 async fn main() -> std::io::Result<()> {
     let addr = common::args();
     let assets = Arc::new(common::Assets::load()?);
-    let (engine, mut connections) = EngineIo::new(Default::default());
+    let (engine, mut connections) = EngineIo::new(common::config());
     let app = Router::new()
         .route("/metrics", get(metrics))
         .fallback(get(files))

@@ -175,8 +175,14 @@ const cases = {
     await open("w", "?transports=websocket");
     const s = await stateOf("w");
     if (s.transport !== "websocket" || s.upgrades.length !== 0) throw new Error(`the websocket-only page: ${JSON.stringify(s)}`);
+    if (!s.extensions.startsWith("permessage-deflate")) throw new Error(`the browser's WebSocket did not agree to permessage-deflate: ${JSON.stringify(s.extensions)}`);
     await chat("w", "p", "from a websocket-only page");
     await chat("p", "w", "to the websocket-only page");
+    // Over the 1 KiB threshold: compressed both ways between Chromium and the server.
+    const long = (who) => `a long line from ${who}: ` + "compress me, ".repeat(250);
+    await chat("w", "b", long("w"));
+    await chat("b", "w", long("b"));
+    if (!(await stateOf("b")).extensions.startsWith("permessage-deflate")) throw new Error("the upgraded page did not agree to permessage-deflate");
     await draw("w", "b", wave(0.15, 0.05, 4));
     await draw("b", "w", wave(0.9, 0.04, 5));
     await waitSessionsOpen(4, "four pages open");

@@ -26,6 +26,8 @@
 //   wait_heartbeats {count, timeout_ms}  -> {ok, heartbeats}
 //       waits until `count` more heartbeats have happened (see `heartbeats` below).
 //   close {timeout_ms}  -> {ok, reason, heartbeats}
+//   extensions {}  -> {ok, extensions}: the WebSocket extensions agreed on the transport in
+//       use ("" if none, or on polling).
 // Any failure answers {"error": "...", "events": [...]}.
 //
 // JSONP (`forceJSONP`, 3.x only) needs a DOM: `<script>` elements for polls and a hidden
@@ -208,7 +210,22 @@ async function waitHeartbeats(req) {
   return { ok: true, heartbeats };
 }
 
-const OPS = { connect, echo, receive, wait_upgrade: waitUpgrade, wait_heartbeats: waitHeartbeats, close };
+/// The WebSocket extensions agreed on the transport in use ("" on polling).
+async function extensions() {
+  if (!socket) throw new Error("not connected");
+  const ws = socket.transport && socket.transport.ws;
+  return { ok: true, extensions: ws && typeof ws.extensions === "string" ? ws.extensions : "" };
+}
+
+const OPS = {
+  connect,
+  echo,
+  receive,
+  wait_upgrade: waitUpgrade,
+  wait_heartbeats: waitHeartbeats,
+  close,
+  extensions,
+};
 
 // ---- a DOM just large enough for engine.io-client 3.x's JSONP transport ----------------------
 

@@ -19,6 +19,27 @@ thread_local! {
     static SCRATCH_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Reads once from `io` into `dst` (at most [`SCRATCH`] bytes, through the per-thread
+/// buffer): the bytes read, 0 at the end of the stream.
+pub(crate) fn read_into<T: AsyncRead + Unpin>(
+    io: &mut T,
+    cx: &mut Context<'_>,
+    dst: &mut bytes::BytesMut,
+) -> Poll<io::Result<usize>> {
+    let mut read = |scratch: &mut Vec<u8>| {
+        if scratch.len() < SCRATCH {
+            scratch.resize(SCRATCH, 0);
+        }
+        let n = std::task::ready!(Pin::new(&mut *io).poll_read(cx, &mut scratch[..]))?;
+        dst.extend_from_slice(&scratch[..n]);
+        Poll::Ready(Ok(n))
+    };
+    SCRATCH_BUF.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => read(&mut scratch),
+        Err(_) => read(&mut Vec::new()),
+    })
+}
+
 /// hyper's I/O traits over a `futures-io` stream.
 ///
 /// hyper hands out its read buffer uninitialized, and `futures-io` reads only into

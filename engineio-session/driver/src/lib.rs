@@ -20,6 +20,7 @@
 mod client;
 mod clock;
 mod core;
+mod deflate;
 mod io;
 mod metrics;
 mod runtime;

@@ -18,6 +18,7 @@ pub struct Metrics {
     bytes_out: AtomicU64,
     messages_in: AtomicU64,
     messages_out: AtomicU64,
+    deflated: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -44,6 +45,8 @@ pub struct MetricsSnapshot {
     pub messages_in: u64,
     /// Application messages sent.
     pub messages_out: u64,
+    /// WebSockets accepted with permessage-deflate agreed, since start.
+    pub websockets_deflated: u64,
 }
 
 fn reason_index(r: CloseReason) -> usize {
@@ -72,6 +75,7 @@ impl Metrics {
             bytes_out: g(&self.bytes_out),
             messages_in: g(&self.messages_in),
             messages_out: g(&self.messages_out),
+            websockets_deflated: g(&self.deflated),
         }
     }
 
@@ -106,6 +110,10 @@ impl Metrics {
 
     pub(crate) fn bytes_out(&self, n: usize) {
         self.bytes_out.fetch_add(n as u64, Relaxed);
+    }
+
+    pub(crate) fn deflated(&self) {
+        self.deflated.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn message_in(&self) {

@@ -8,6 +8,8 @@ use std::task::{Context, Poll};
 
 use async_tungstenite::tungstenite::{Error, Message};
 use async_tungstenite::WebSocketStream;
+
+use crate::deflate::DeflateIo;
 use engineio_session::ReqId;
 use futures_util::io::{AsyncRead, AsyncWrite};
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -20,11 +22,15 @@ pub(crate) const BURST: usize = 64;
 /// What a read of a WebSocket gave: a message, an error, or the end.
 pub(crate) type Read = Option<Result<Message, Error>>;
 
-/// One WebSocket: frames wait in `queue` until its handshake completes.
+/// A WebSocket over a runtime's stream `T`, with permessage-deflate if agreed.
+pub(crate) type Stream<T> = WebSocketStream<DeflateIo<T>>;
+
+/// One WebSocket: frames wait in `queue` (with their `compress` flags) until its handshake
+/// completes.
 struct Socket<T> {
     id: ReqId,
-    stream: Option<Box<WebSocketStream<T>>>,
-    queue: Vec<Message>,
+    stream: Option<Box<Stream<T>>>,
+    queue: Vec<(Message, bool)>,
     close: bool,
     dirty: bool,
 }
@@ -72,7 +78,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSockets<T> {
     }
 
     /// The WebSocket `id` is open: what waited for it goes out at the next flush.
-    pub(crate) fn ready(&mut self, id: ReqId, stream: Box<WebSocketStream<T>>) {
+    pub(crate) fn ready(&mut self, id: ReqId, stream: Box<Stream<T>>) {
         let s = self.entry(id);
         s.stream = Some(stream);
         s.dirty = true;
@@ -90,17 +96,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSockets<T> {
         }
     }
 
-    /// Writes `message` into the write buffer of `id` (or queues it until the socket is open).
-    /// Returns `false` if the socket is broken.
-    pub(crate) async fn write(&mut self, id: ReqId, message: Message) -> bool {
+    /// Writes `message` into the write buffer of `id` (or queues it until the socket is open);
+    /// `compress` is its permessage-deflate flag. Returns `false` if the socket is broken.
+    pub(crate) async fn write(&mut self, id: ReqId, message: Message, compress: bool) -> bool {
         let Some(s) = self.get(id) else { return true };
         match s.stream.as_mut() {
             Some(sink) if s.queue.is_empty() => {
                 s.dirty = true;
-                sink.feed(message).await.is_ok()
+                feed(sink, message, compress).await
             }
             _ => {
-                s.queue.push(message);
+                s.queue.push((message, compress));
                 true
             }
         }
@@ -116,8 +122,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSockets<T> {
             };
             if !s.queue.is_empty() {
                 // Only before the socket opened: the queue's memory is not kept.
-                for m in std::mem::take(&mut s.queue) {
-                    if sink.feed(m).await.is_err() {
+                for (m, compress) in std::mem::take(&mut s.queue) {
+                    if !feed(sink, m, compress).await {
                         broken.push(s.id);
                         break;
                     }
@@ -173,4 +179,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSockets<T> {
             }
         }
     }
+}
+
+/// Feeds one message to a socket's write buffer, telling the deflate layer its flag first.
+async fn feed<T: AsyncRead + AsyncWrite + Unpin>(
+    sink: &mut Stream<T>,
+    message: Message,
+    compress: bool,
+) -> bool {
+    if matches!(message, Message::Text(_) | Message::Binary(_)) && sink.get_ref().is_deflating() {
+        sink.get_mut().next_message(compress);
+    }
+    sink.feed(message).await.is_ok()
 }

@@ -4,6 +4,9 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::{self, Message};
 use bytes::Bytes;
 use engineio_session::proto::{Frame, Str};
+use engineio_session::DeflateConfig;
+
+use crate::deflate::negotiate::{self, Agreed};
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 
 /// What the WebSocket layer delivers, in the machines' terms.
@@ -59,12 +62,17 @@ const READ_BUFFER: usize = 4096;
 pub(crate) struct Upgrade {
     pub(crate) key: HeaderValue,
     pub(crate) on_upgrade: hyper::upgrade::OnUpgrade,
+    /// permessage-deflate, if offered and agreed: what, and the `101`'s answer.
+    pub(crate) deflate: Option<Box<(DeflateConfig, Agreed, HeaderValue)>>,
 }
 
 impl Upgrade {
     /// Takes the upgrade out of a request, or the `400` refusing it (RFC 6455 section 4.2.1:
     /// version 13, and a `Sec-WebSocket-Key` that is the base64 of 16 bytes).
-    pub(crate) fn take<B>(req: &mut Request<B>) -> Result<Upgrade, Response<Bytes>> {
+    pub(crate) fn take<B>(
+        req: &mut Request<B>,
+        deflate: Option<&DeflateConfig>,
+    ) -> Result<Upgrade, Response<Bytes>> {
         let h = req.headers();
         let version = h.get(header::SEC_WEBSOCKET_VERSION);
         if version.is_none_or(|v| v.as_bytes() != b"13") {
@@ -77,10 +85,17 @@ impl Upgrade {
             return Err(r);
         }
         match h.get(header::SEC_WEBSOCKET_KEY) {
-            Some(key) if is_valid_key(key.as_bytes()) => Ok(Upgrade {
-                key: key.clone(),
-                on_upgrade: hyper::upgrade::on(req),
-            }),
+            Some(key) if is_valid_key(key.as_bytes()) => {
+                let deflate = deflate.and_then(|config| {
+                    let (agreed, answer) = negotiate::accept(config, h)?;
+                    Some(Box::new((*config, agreed, answer)))
+                });
+                Ok(Upgrade {
+                    key: key.clone(),
+                    on_upgrade: hyper::upgrade::on(req),
+                    deflate,
+                })
+            }
             _ => Err(refuse("Missing or invalid Sec-WebSocket-Key header")),
         }
     }
@@ -96,6 +111,9 @@ impl Upgrade {
         h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         if let Ok(v) = HeaderValue::from_str(&accept) {
             h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+        }
+        if let Some(d) = &self.deflate {
+            h.insert(header::SEC_WEBSOCKET_EXTENSIONS, d.2.clone());
         }
         r
     }

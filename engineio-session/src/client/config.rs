@@ -71,6 +71,9 @@ pub struct ClientConfig {
     /// reference client's `flush` and `drain`; default off). The machine reports
     /// [`ClientEvent::Flushed`](crate::ClientEvent::Flushed) either way.
     pub flush_events: bool,
+    /// `perMessageDeflate`: offer WebSocket compression (RFC 7692) to the server; the host
+    /// negotiates and compresses (default off).
+    pub per_message_deflate: Option<crate::DeflateConfig>,
 }
 
 impl ClientConfig {
@@ -98,6 +101,7 @@ impl ClientConfig {
             seed: 0,
             packet_events: false,
             flush_events: false,
+            per_message_deflate: None,
         }
     }
 }

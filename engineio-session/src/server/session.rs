@@ -71,6 +71,9 @@ pub enum Transmit {
         ws: ReqId,
         /// The frame.
         frame: Frame,
+        /// Whether permessage-deflate may compress it (false for a message sent with
+        /// `compress: false`).
+        compress: bool,
     },
     /// Close WebSocket `ws` (a close frame, then the connection).
     WsClose {
@@ -470,7 +473,8 @@ impl Session {
 
     /// [`send`](Self::send) with options: `compress: false` keeps a polling response made only
     /// of such messages uncompressed, as the reference's `send(data, { compress: false })`
-    /// (a response with any other packet is compressed as usual).
+    /// (a response with any other packet is compressed as usual), and its WebSocket message
+    /// out of permessage-deflate ([`Transmit::WsFrame`]'s `compress`).
     pub fn send_with(
         &mut self,
         message: impl Into<Message>,
@@ -850,19 +854,47 @@ impl Session {
         if self.transport == Transport::Websocket {
             let Some(ws) = self.ws else { return };
             let carried = std::mem::take(&mut self.queued);
-            // No permessage-deflate yet: the option has nothing to decide on WebSocket.
-            self.uncompressed.clear();
             let mut packets = std::mem::take(&mut self.queue);
+            // Messages sent with `compress: false` (rare: only then are ids worked out). The
+            // queue's messages have consecutive ids ending at `carried.last`; counting back
+            // from it, an initial packet (which has none) gets an id already flushed.
+            let mut next_id = match (self.uncompressed.is_empty(), carried.last) {
+                (false, Some(last)) => {
+                    let m = packets
+                        .iter()
+                        .filter(|p| matches!(p, Packet::Message(_)))
+                        .count() as u64;
+                    Some((last.0 + 1).saturating_sub(m))
+                }
+                _ => None,
+            };
             let n = packets.len();
             for (i, p) in packets.drain(..).enumerate() {
+                let mut compress = true;
+                if let (Some(id), Packet::Message(_)) = (next_id.as_mut(), &p) {
+                    while self.uncompressed.front().is_some_and(|u| u.0 < *id) {
+                        self.uncompressed.pop_front();
+                    }
+                    if self.uncompressed.front() == Some(&SendId(*id)) {
+                        self.uncompressed.pop_front();
+                        compress = false;
+                    }
+                    *id += 1;
+                }
                 let frame = self.encode_frame(&p);
                 let c = if i + 1 == n {
                     carried
                 } else {
                     Carried::default()
                 };
-                self.transmits
-                    .push_back((Transmit::WsFrame { ws, frame }, c));
+                self.transmits.push_back((
+                    Transmit::WsFrame {
+                        ws,
+                        frame,
+                        compress,
+                    },
+                    c,
+                ));
             }
             // Keep the queue's allocation for next time.
             self.queue = packets;
@@ -906,7 +938,11 @@ impl Session {
 
     fn send_frame(&mut self, ws: ReqId, p: &Packet) {
         let frame = self.encode_frame(p);
-        self.push(Transmit::WsFrame { ws, frame });
+        self.push(Transmit::WsFrame {
+            ws,
+            frame,
+            compress: true,
+        });
     }
 
     /// Whether a response of `n` packets carrying `carried` may be compressed: unless it is

@@ -671,7 +671,7 @@ impl Sim {
                 }
                 self.send_down(link, Ev::WsOpen { link });
             }
-            Transmit::WsFrame { ws, frame } => {
+            Transmit::WsFrame { ws, frame, .. } => {
                 trace!(self, "s{c} tx WsFrame R{} {}", ws.0, ShowFrame(&frame));
                 let Some(r) = self.host.reqs.get(&ws) else {
                     return self.fail(

@@ -210,7 +210,7 @@ impl Host {
         let mut out = vec![];
         let version = self.version;
         self.transmits.retain(|t| match t {
-            Transmit::WsFrame { ws: w, frame } if *w == ws => {
+            Transmit::WsFrame { ws: w, frame, .. } if *w == ws => {
                 out.push(frame.clone().decode(version, usize::MAX).unwrap());
                 false
             }

@@ -4,6 +4,7 @@
 //! shutdown, `allow_request`, tower layering. (The process half, with real peers, is in the
 //! other test files, parameterised with `tests/src/runtime.rs`.)
 
+mod deflate;
 mod events;
 mod harness;
 mod hostile;
@@ -33,6 +34,7 @@ macro_rules! on_both_runtimes {
 }
 
 mod tests {
+    pub(crate) use crate::deflate::*;
     pub(crate) use crate::events::*;
     pub(crate) use crate::hostile::*;
     pub(crate) use crate::lagging::*;
@@ -65,4 +67,11 @@ on_both_runtimes!(
     generate_id_chooses_session_ids,
     send_with_compress_false_skips_http_compression,
     a_refused_request_is_a_socket_error_and_a_connection_error,
+    deflate_round_trips_every_size_with_our_client,
+    deflate_on_the_wire_both_ways,
+    deflate_first_message_inflates_on_a_fresh_context,
+    deflate_bombs_and_bad_data_close_the_websocket,
+    deflate_is_declined_when_off_or_unhonourable,
+    deflate_with_the_reference_server,
+    deflate_with_the_reference_client,
 );

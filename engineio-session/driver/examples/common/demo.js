@@ -43,6 +43,9 @@ const log = (text, cls, who) => {
 const showTransport = () => {
   const name = socket.transport ? socket.transport.name : "–";
   state.transport = name;
+  // The WebSocket extensions agreed (permessage-deflate with this demo's server).
+  const ws = socket.transport && socket.transport.ws;
+  state.extensions = ws && typeof ws.extensions === "string" ? ws.extensions : "";
   $("transport").textContent = name;
   $("transport").className = `pill ${name}`;
 };

@@ -33,7 +33,7 @@ pub const CLIENT_VERSION: &str = "6.6.8";
 pub const ASSETS_DIR_ENV: &str = "ENGINEIO_DEMO_ASSETS_DIR";
 
 /// The longest chat line relayed, in bytes.
-const MAX_TEXT: usize = 500;
+const MAX_TEXT: usize = 4000;
 
 /// The longest binary message relayed (strokes and cursors are a few bytes).
 const MAX_BINARY: usize = 64;
@@ -47,6 +47,20 @@ fn usage() -> ! {
 }
 
 /// The address to listen on, from the command line (`--addr`, default `127.0.0.1:3000`).
+/// The demo server's configuration: the defaults, with permessage-deflate on (messages of
+/// 1 KiB and more go compressed over WebSocket, each on its own, so an idle session keeps no
+/// compression state).
+pub fn config() -> engineio_driver::ServerConfig {
+    engineio_driver::ServerConfig {
+        per_message_deflate: Some(engineio_driver::session::DeflateConfig {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 pub fn args() -> String {
     let mut addr = String::from("127.0.0.1:3000");
     let mut args = std::env::args().skip(1);

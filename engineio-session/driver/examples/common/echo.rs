@@ -7,13 +7,13 @@
 
 use std::time::Duration;
 
-use engineio_driver::session::{CorsConfig, CorsOrigin};
+use engineio_driver::session::{CorsConfig, CorsOrigin, DeflateConfig};
 use engineio_driver::{ServerConfig, Socket, SocketEvent};
 
 fn usage() -> ! {
     eprintln!(
         "usage: echo --addr HOST:PORT [--path P] [--ping-interval MS] [--ping-timeout MS] \
-         [--max-payload BYTES] [--allow-eio3] [--cors-origin ORIGIN]"
+         [--max-payload BYTES] [--allow-eio3] [--cors-origin ORIGIN] [--deflate]"
     );
     std::process::exit(2)
 }
@@ -38,6 +38,7 @@ pub fn args() -> (String, ServerConfig) {
             }
             "--max-payload" => config.max_payload = value().parse().unwrap_or_else(|_| usage()),
             "--allow-eio3" => config.allow_eio3 = true,
+            "--deflate" => config.per_message_deflate = Some(DeflateConfig::default()),
             "--cors-origin" => {
                 let origin = value();
                 config.cors = Some(CorsConfig {

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use async_tungstenite::WebSocketStream;
 use engineio_session::proto::Handshake;
 use engineio_session::{ClientEvent, ClientInput, ClientTransmit, ReqId, SendId};
 use http::Request;
@@ -15,6 +14,7 @@ use super::pool::Http;
 use super::{ClientCore, ClientSocketEvent};
 use crate::clock::{Alarm, Clock};
 use crate::core::CLOSE;
+use crate::deflate::DeflateIo;
 use crate::step::{next_step, Step};
 use crate::websockets::{self, WebSockets};
 use crate::ws::{self, Incoming};
@@ -24,7 +24,7 @@ use crate::Runtime;
 /// through the inbox.
 pub(crate) enum Net {
     Input(ClientInput),
-    WsReady(ReqId, Box<WebSocketStream<BoxStream>>, http::HeaderMap),
+    WsReady(ReqId, Box<websockets::Stream<BoxStream>>, http::HeaderMap),
 }
 
 pub(super) struct Driver<R: Runtime> {
@@ -213,10 +213,15 @@ impl<R: Runtime> Driver<R> {
                 });
             }
             ClientTransmit::WsConnect { ws, uri, headers } => {
-                let limit = self.core.lock().config().max_response_bytes;
+                let (limit, deflate) = {
+                    let machine = self.core.lock();
+                    let config = machine.config();
+                    (config.max_response_bytes, config.per_message_deflate)
+                };
                 let rt = self.clock.runtime().clone();
                 self.sockets.opening(ws);
-                let open = open_websocket(rt.clone(), self.tls.clone(), uri, headers, limit);
+                let tls = self.tls.clone();
+                let open = open_websocket(rt.clone(), tls, uri, headers, limit, deflate);
                 let core = self.core.clone();
                 rt.spawn(async move {
                     let net = match open.await {
@@ -231,7 +236,7 @@ impl<R: Runtime> Driver<R> {
             }
             ClientTransmit::WsFrame { ws, frame } => {
                 // A broken socket is found at the flush.
-                self.sockets.write(ws, ws::to_message(frame)).await;
+                self.sockets.write(ws, ws::to_message(frame), true).await;
             }
             ClientTransmit::WsClose { ws } => self.sockets.close(ws),
         }
@@ -284,7 +289,8 @@ async fn open_websocket<R: Runtime>(
     uri: http::Uri,
     headers: http::HeaderMap,
     limit: usize,
-) -> Result<(Box<WebSocketStream<BoxStream>>, http::HeaderMap), String> {
+    deflate: Option<engineio_session::DeflateConfig>,
+) -> Result<(Box<websockets::Stream<BoxStream>>, http::HeaderMap), String> {
     let mut request = Request::new(());
     *request.uri_mut() = uri.clone();
     let host = uri
@@ -307,11 +313,19 @@ async fn open_websocket<R: Runtime>(
             h.insert(k, v);
         }
     }
+    if let Some(config) = &deflate {
+        h.insert(
+            http::header::SEC_WEBSOCKET_EXTENSIONS,
+            crate::deflate::negotiate::offer(config),
+        );
+    }
     let tcp: BoxStream = Box::new(
         connect::connect(&rt, &tls, &uri)
             .await
             .map_err(|e| e.to_string())?,
     );
+    // The layer reads the `101` too, to learn what the server agreed to.
+    let tcp = DeflateIo::client(tcp, deflate, limit);
     let (stream, response) =
         async_tungstenite::client_async_with_config(request, tcp, Some(ws::config(limit)))
             .await

@@ -130,6 +130,7 @@ impl<R: Runtime> Builder<R> {
             }
         };
         let max_payload = self.config.max_payload;
+        let deflate = self.config.per_message_deflate;
         let (tx, rx) = mpsc::channel(self.backlog);
         let shared = Shared {
             server: Mutex::new(Server::with_sid_generator(self.config, sids)),
@@ -137,6 +138,7 @@ impl<R: Runtime> Builder<R> {
             clock: Clock::new(self.rt),
             metrics: Arc::default(),
             max_payload,
+            deflate,
             header_read_timeout: self.header_read_timeout,
             flush_events: self.flush_events,
             hooks: self.hooks,

@@ -53,6 +53,8 @@ pub(crate) struct Shared<R> {
     pub(crate) clock: Clock<R>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) max_payload: usize,
+    /// `per_message_deflate`: negotiated on each WebSocket.
+    pub(crate) deflate: Option<engineio_session::DeflateConfig>,
     pub(crate) header_read_timeout: Option<Duration>,
     /// Deliver [`SocketEvent::Flushed`].
     pub(crate) flush_events: bool,
@@ -311,10 +313,12 @@ impl<R: Runtime> EngineIo<R> {
                     return refuse(events, &request);
                 };
                 let upgrade = match request.kind() {
-                    RequestKind::WebSocket => match Upgrade::take(&mut req) {
-                        Ok(u) => Some(u),
-                        Err(r) => return (Handled::Response(r), None),
-                    },
+                    RequestKind::WebSocket => {
+                        match Upgrade::take(&mut req, self.shared.deflate.as_ref()) {
+                            Ok(u) => Some(u),
+                            Err(r) => return (Handled::Response(r), None),
+                        }
+                    }
                     _ => None,
                 };
                 let body = match request.kind() {
@@ -378,7 +382,7 @@ impl<R: Runtime> EngineIo<R> {
             _ => Verdict::Allow,
         };
         let upgrade = if hs.transport() == Transport::Websocket {
-            match Upgrade::take(&mut req) {
+            match Upgrade::take(&mut req, self.shared.deflate.as_ref()) {
                 Ok(u) => Some(u),
                 Err(r) => return r,
             }

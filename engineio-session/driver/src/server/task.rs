@@ -23,6 +23,7 @@ use super::socket::{SocketEvent, UPGRADED};
 use super::Shared;
 use crate::clock::Alarm;
 use crate::core::{Core, SHUTDOWN};
+use crate::deflate::DeflateIo;
 use crate::io::HyperIo;
 use crate::step::{next_step, Step};
 use crate::websockets::{self, WebSockets};
@@ -31,7 +32,7 @@ use crate::Runtime;
 
 pub(crate) type BoxBody = http_body_util::combinators::UnsyncBoxBody<Bytes, crate::BoxError>;
 type WsIo = HyperIo<hyper::upgrade::Upgraded>;
-type WsStream = WebSocketStream<WsIo>;
+type WsStream = websockets::Stream<WsIo>;
 
 /// A session's machine, shared by its task and the application's handles.
 pub(crate) type SessionCore = Core<Session, SocketEvent, Cmd>;
@@ -323,17 +324,28 @@ impl<R: Runtime> Task<R> {
             Transmit::AcceptWebSocket { req, headers } => {
                 if let Some(mut p) = self.pending.remove(&req) {
                     if let Some(up) = p.upgrade.take() {
+                        if up.deflate.is_some() {
+                            self.shared.metrics.deflated();
+                        }
                         let _ = p.reply.send(up.accept_response(headers));
                         self.sockets.opening(req);
-                        let config = ws::config(self.shared.max_payload);
-                        let ws = open_websocket(up.on_upgrade, req, self.core.clone(), config);
+                        let max = self.shared.max_payload;
+                        let ws = open_websocket(up, req, self.core.clone(), max);
                         self.shared.clock.runtime().spawn(ws);
                     }
                 }
             }
-            Transmit::WsFrame { ws, frame } => {
+            Transmit::WsFrame {
+                ws,
+                frame,
+                compress,
+            } => {
                 self.shared.metrics.bytes_out(frame.len());
-                if !self.sockets.write(ws, ws::to_message(frame)).await {
+                if !self
+                    .sockets
+                    .write(ws, ws::to_message(frame), compress)
+                    .await
+                {
                     // Found broken at the flush.
                     tracing::trace!(?ws, "websocket write failed");
                 }
@@ -412,15 +424,17 @@ async fn read_body(mut body: BoxBody, limit: usize, id: ReqId, core: Arc<Session
 }
 
 /// Waits for the `101` to go out, then hands the WebSocket to the session task.
-async fn open_websocket(
-    on_upgrade: hyper::upgrade::OnUpgrade,
-    id: ReqId,
-    core: Arc<SessionCore>,
-    config: async_tungstenite::tungstenite::protocol::WebSocketConfig,
-) {
-    let cmd = match on_upgrade.await {
+async fn open_websocket(up: Upgrade, id: ReqId, core: Arc<SessionCore>, max_payload: usize) {
+    let cmd = match up.on_upgrade.await {
         Ok(upgraded) => {
             let io = HyperIo(upgraded);
+            // The packet type's byte on top of `max_payload`, as tungstenite's limit.
+            let limit = max_payload.saturating_add(1);
+            let io = match up.deflate {
+                Some(d) => DeflateIo::server(io, &d.0, d.1, limit),
+                None => DeflateIo::plain(io),
+            };
+            let config = ws::config(max_payload);
             let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
             Cmd::WsReady(id, Box::new(ws))
         }

@@ -118,3 +118,28 @@ pub(crate) fn take_run(
     }
     (packets, carried)
 }
+
+/// The id of the first message among `packets`, a run taken from a queue whose messages have
+/// consecutive ids ending at `last` (an initial packet, which has none, gets an id already
+/// flushed). `None` when there is no message id to work out.
+pub(crate) fn first_message_id<'a>(
+    packets: impl Iterator<Item = &'a Packet>,
+    last: Option<SendId>,
+) -> Option<u64> {
+    let last = last?;
+    let messages = packets.filter(|p| matches!(p, Packet::Message(_))).count() as u64;
+    Some((last.0 + 1).saturating_sub(messages))
+}
+
+/// Whether message `id` may be compressed: not if it is in `uncompressed` (ascending ids of
+/// messages sent with `compress: false`), whose ids up to `id` it takes.
+pub(crate) fn take_compress_flag(uncompressed: &mut VecDeque<SendId>, id: u64) -> bool {
+    while uncompressed.front().is_some_and(|u| u.0 < id) {
+        uncompressed.pop_front();
+    }
+    if uncompressed.front() == Some(&SendId(id)) {
+        uncompressed.pop_front();
+        return false;
+    }
+    true
+}

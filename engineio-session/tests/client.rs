@@ -8,7 +8,7 @@ use engineio_session::proto::{
 };
 use engineio_session::{
     ClientConfig, ClientEvent, ClientInput, ClientSession, ClientTransmit, CloseReason, Instant,
-    ReadyState, ReqId, SendError,
+    ReadyState, ReqId, SendError, SendOptions,
 };
 use http::{HeaderMap, Method};
 
@@ -133,7 +133,7 @@ impl C {
     fn frames(&mut self, ws: ReqId, version: ProtocolVersion) -> Vec<Packet> {
         let mut v = vec![];
         self.out.retain(|t| match t {
-            ClientTransmit::WsFrame { ws: w, frame } if *w == ws => {
+            ClientTransmit::WsFrame { ws: w, frame, .. } if *w == ws => {
                 v.push(frame.clone().decode(version, usize::MAX).unwrap());
                 false
             }
@@ -887,4 +887,52 @@ fn packet_events_and_ready_state_follow_the_connection() {
         c.ok(post);
     }
     assert_eq!(c.c.ready_state(), ReadyState::Closed);
+}
+
+#[test]
+fn compress_false_reaches_each_websocket_message() {
+    let mut cfg = config();
+    cfg.transports = vec![Transport::Websocket];
+    let mut c = C::new(cfg);
+    let (ws, _, _) = c.take_ws_connect();
+    let flag = SendOptions::compress;
+    // Queued before the handshake, and after it.
+    c.c.send_with("a", flag(false)).unwrap();
+    c.c.send("b").unwrap();
+    c.input(ClientInput::WsOpened {
+        ws,
+        headers: HeaderMap::new(),
+    });
+    let open = handshake(ProtocolVersion::V4, &[], None);
+    let mut buf = BytesMut::new();
+    let frame = Frame::encode(&open, ProtocolVersion::V4, &mut buf);
+    c.input(ClientInput::WsFrame { ws, frame });
+    c.c.send_with("c", flag(true)).unwrap();
+    c.c.send_with("d", flag(false)).unwrap();
+    c.drain();
+    let flags: Vec<(Packet, bool)> = c
+        .out
+        .iter()
+        .filter_map(|t| match t {
+            ClientTransmit::WsFrame {
+                frame, compress, ..
+            } => Some((
+                frame
+                    .clone()
+                    .decode(ProtocolVersion::V4, usize::MAX)
+                    .unwrap(),
+                *compress,
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            (Packet::text("a"), false),
+            (Packet::text("b"), true),
+            (Packet::text("c"), true),
+            (Packet::text("d"), false),
+        ]
+    );
 }

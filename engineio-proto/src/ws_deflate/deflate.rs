@@ -151,6 +151,13 @@ impl Deflater {
 /// Compresses `data` with a sync flush, appending to `out` without the final `00 00 ff ff`.
 /// Returns false if the backend failed or its output did not end so.
 fn deflate_into(c: &mut Compress, data: &[u8], out: &mut BytesMut) -> bool {
+    if data.is_empty() {
+        // An empty stored block, without its `00 00 ff ff` (RFC 7692 section 7.2.3.6): valid
+        // with or without context takeover, and it leaves the stream as it was (zlib gives
+        // nothing for a second sync flush without input).
+        out.extend_from_slice(&[0x00]);
+        return true;
+    }
     let base = out.len();
     let mut consumed = 0;
     let mut room = (data.len() / 4).saturating_add(64);
@@ -260,9 +267,11 @@ mod tests {
         let mut out = BytesMut::new();
         assert!(deflate_into(&mut c, b"", &mut out));
         assert_eq!(&out[..], &[0x00]);
-        // And again on the same stream (context takeover).
+        // And again on the same stream (context takeover), after a message.
+        let mut out = BytesMut::new();
+        assert!(deflate_into(&mut c, b"hello", &mut out));
         let mut out = BytesMut::new();
         assert!(deflate_into(&mut c, b"", &mut out));
-        assert!(!out.is_empty());
+        assert_eq!(&out[..], &[0x00]);
     }
 }

@@ -36,10 +36,8 @@ impl Machine for Session {
 }
 
 impl Machine for ClientSession {
-    /// The client compresses nothing (its requests go uncompressed, as the reference's): the
-    /// options have nothing to decide yet.
-    fn send(&mut self, message: Message, _options: SendOptions) -> Result<SendId, SendError> {
-        ClientSession::send(self, message)
+    fn send(&mut self, message: Message, options: SendOptions) -> Result<SendId, SendError> {
+        ClientSession::send_with(self, message, options)
     }
 }
 

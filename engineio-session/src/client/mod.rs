@@ -18,7 +18,10 @@ use engineio_proto::{
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Uri};
 
-use crate::send::{check_encodable, take_last_flushed, take_run, Carried};
+use crate::send::{
+    check_encodable, first_message_id, take_compress_flag, take_last_flushed, take_run, Carried,
+    SendOptions,
+};
 use crate::timers::Timers;
 use crate::{CloseReason, Instant, ReadyState, ReqId, SendError, SendId};
 
@@ -95,6 +98,9 @@ pub enum ClientTransmit {
         ws: ReqId,
         /// The frame.
         frame: Frame,
+        /// Whether permessage-deflate may compress it (false for a message sent with
+        /// `compress: false`).
+        compress: bool,
     },
     /// Close WebSocket `ws`.
     WsClose {
@@ -212,6 +218,8 @@ pub struct ClientSession {
     probe: Option<Probe>,
     queue: VecDeque<Packet>,
     queued: Carried,
+    /// Ids of queued messages sent with `compress: false`, ascending.
+    uncompressed: VecDeque<SendId>,
     /// What the transmits not taken by the host yet carry (counted against the send bound).
     transmitting: Carried,
     next_id: u64,
@@ -255,6 +263,7 @@ impl ClientSession {
             probe: None,
             queue: VecDeque::new(),
             queued: Carried::default(),
+            uncompressed: VecDeque::new(),
             transmitting: Carried::default(),
             next_id: 0,
             next_send_id: 0,
@@ -372,6 +381,17 @@ impl ClientSession {
 
     /// Queues a message (also before the handshake completes). Bounded.
     pub fn send(&mut self, message: impl Into<Message>) -> Result<SendId, SendError> {
+        self.send_with(message, SendOptions::default())
+    }
+
+    /// [`send`](Self::send) with options: `compress: false` sends the message outside
+    /// permessage-deflate ([`ClientTransmit::WsFrame`]'s `compress`), as the reference
+    /// client's `send(data, { compress: false })`.
+    pub fn send_with(
+        &mut self,
+        message: impl Into<Message>,
+        options: SendOptions,
+    ) -> Result<SendId, SendError> {
         let message = message.into();
         if matches!(self.phase, Phase::Closing | Phase::Closed) {
             return Err(SendError::Closed);
@@ -389,6 +409,9 @@ impl ClientSession {
         self.queued.messages += 1;
         self.queued.bytes += len;
         self.queued.last = Some(id);
+        if !options.compress {
+            self.uncompressed.push_back(id);
+        }
         self.enqueue(Packet::Message(message));
         self.flush();
         Ok(id)
@@ -776,19 +799,33 @@ impl ClientSession {
                 let carried = std::mem::take(&mut self.queued);
                 self.transmitting.messages += carried.messages;
                 self.transmitting.bytes += carried.bytes;
+                let mut next_id = if self.uncompressed.is_empty() {
+                    None
+                } else {
+                    first_message_id(self.queue.iter(), carried.last)
+                };
                 let n = self.queue.len();
                 for i in 0..n {
                     let Some(p) = self.queue.pop_front() else {
                         break;
                     };
+                    let mut compress = true;
+                    if let (Some(id), Packet::Message(_)) = (next_id.as_mut(), &p) {
+                        compress = take_compress_flag(&mut self.uncompressed, *id);
+                        *id += 1;
+                    }
                     let frame = Frame::encode(&p, self.config.version, &mut self.scratch);
                     let c = if i + 1 == n {
                         carried
                     } else {
                         Carried::default()
                     };
-                    self.transmits
-                        .push_back((ClientTransmit::WsFrame { ws, frame }, c));
+                    let t = ClientTransmit::WsFrame {
+                        ws,
+                        frame,
+                        compress,
+                    };
+                    self.transmits.push_back((t, c));
                 }
                 if self.scratch.capacity() > 4096 {
                     self.scratch = BytesMut::new();
@@ -799,6 +836,12 @@ impl ClientSession {
                     return;
                 }
                 let (packets, carried) = self.take_writable();
+                // POST bodies are not compressed: the flags of what they carry are done.
+                if let Some(last) = carried.last {
+                    while self.uncompressed.front().is_some_and(|u| *u <= last) {
+                        self.uncompressed.pop_front();
+                    }
+                }
                 let id = self.post(&packets);
                 self.post = Some((id, carried));
             }
@@ -861,7 +904,11 @@ impl ClientSession {
 
     fn send_frame(&mut self, ws: ReqId, p: &Packet) {
         let frame = Frame::encode(p, self.config.version, &mut self.scratch);
-        self.push(ClientTransmit::WsFrame { ws, frame });
+        self.push(ClientTransmit::WsFrame {
+            ws,
+            frame,
+            compress: true,
+        });
     }
 
     fn push(&mut self, t: ClientTransmit) {
@@ -954,6 +1001,7 @@ impl ClientSession {
         self.post = None;
         self.queue.clear();
         self.queued = Carried::default();
+        self.uncompressed.clear();
         self.timers.clear_all();
         self.phase = Phase::Closed;
         // Messages on their way out (the last frames of a graceful close) are reported flushed

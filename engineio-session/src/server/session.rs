@@ -15,7 +15,10 @@ use http::{Response, StatusCode};
 use super::{encode_body, HandshakeRequest, Refusal, ReqId, RequestKind, SessionRequest};
 use crate::config::ServerConfig;
 use crate::headers::{self, ContentEncoding};
-use crate::send::{check_encodable, take_last_flushed, take_run, Carried, SendOptions};
+use crate::send::{
+    check_encodable, first_message_id, take_compress_flag, take_last_flushed, take_run, Carried,
+    SendOptions,
+};
 use crate::timers::Timers;
 use crate::{CloseReason, Instant, SendError, SendId, Sid};
 
@@ -855,30 +858,17 @@ impl Session {
             let Some(ws) = self.ws else { return };
             let carried = std::mem::take(&mut self.queued);
             let mut packets = std::mem::take(&mut self.queue);
-            // Messages sent with `compress: false` (rare: only then are ids worked out). The
-            // queue's messages have consecutive ids ending at `carried.last`; counting back
-            // from it, an initial packet (which has none) gets an id already flushed.
-            let mut next_id = match (self.uncompressed.is_empty(), carried.last) {
-                (false, Some(last)) => {
-                    let m = packets
-                        .iter()
-                        .filter(|p| matches!(p, Packet::Message(_)))
-                        .count() as u64;
-                    Some((last.0 + 1).saturating_sub(m))
-                }
-                _ => None,
+            // Messages sent with `compress: false` (rare: only then are ids worked out).
+            let mut next_id = if self.uncompressed.is_empty() {
+                None
+            } else {
+                first_message_id(packets.iter(), carried.last)
             };
             let n = packets.len();
             for (i, p) in packets.drain(..).enumerate() {
                 let mut compress = true;
                 if let (Some(id), Packet::Message(_)) = (next_id.as_mut(), &p) {
-                    while self.uncompressed.front().is_some_and(|u| u.0 < *id) {
-                        self.uncompressed.pop_front();
-                    }
-                    if self.uncompressed.front() == Some(&SendId(*id)) {
-                        self.uncompressed.pop_front();
-                        compress = false;
-                    }
+                    compress = take_compress_flag(&mut self.uncompressed, *id);
                     *id += 1;
                 }
                 let frame = self.encode_frame(&p);

@@ -611,7 +611,7 @@ impl Sim {
                     },
                 );
             }
-            ClientTransmit::WsFrame { ws, frame } => {
+            ClientTransmit::WsFrame { ws, frame, .. } => {
                 trace!(self, "c{c} tx WsFrame R{} {}", ws.0, ShowFrame(&frame));
                 let found = o
                     .conns

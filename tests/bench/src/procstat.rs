@@ -1,4 +1,5 @@
-//! The measured server's CPU time (`/proc/PID/stat`) and resident memory (`/proc/PID/status`).
+//! The measured server's CPU time (`/proc/PID/stat`), resident memory (`/proc/PID/status`)
+//! and the bytes through the loopback interface (`/proc/net/dev`).
 
 use std::time::Duration;
 
@@ -51,6 +52,19 @@ pub fn rss_kb(pid: u32) -> u64 {
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Bytes through the loopback interface since boot (`/proc/net/dev`, `lo` receive bytes: on
+/// loopback every byte sent is received once), TCP/IP headers included. On a machine whose
+/// only loopback traffic is the benchmark's, the difference over a run is its bytes on the
+/// wire, both directions.
+pub fn loopback_bytes() -> u64 {
+    let dev = std::fs::read_to_string("/proc/net/dev").unwrap_or_default();
+    dev.lines()
+        .find_map(|l| l.trim_start().strip_prefix("lo:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)

@@ -498,3 +498,91 @@ pub async fn deflate_with_the_reference_client<R: TestRuntime>() {
     assert_eq!(extensions, ["permessage-deflate", "permessage-deflate"]);
     assert_eq!(engine.metrics().websockets_deflated, 2);
 }
+
+/// Our client honours `compress: false` on the wire: against a hand-written server (a thread
+/// with a blocking socket) that agrees to permessage-deflate, a large message sent with it
+/// arrives plain, the same message sent normally arrives compressed.
+pub async fn deflate_our_client_honours_compress_false<R: TestRuntime>() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let big = "compress me? ".repeat(400);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).unwrap();
+            head.push(b[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        let lower = head.to_ascii_lowercase();
+        let offered = lower.contains("sec-websocket-extensions: permessage-deflate");
+        let key = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("sec-websocket-key:")
+                    .then(|| l.split_once(':').unwrap().1.trim().to_owned())
+            })
+            .unwrap();
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        write!(
+            s,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+        )
+        .unwrap();
+        let open = br#"0{"sid":"abcdefghijklmnopqrst","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+        let mut f = vec![0x81, 126];
+        f.extend_from_slice(&(open.len() as u16).to_be_bytes());
+        f.extend_from_slice(open);
+        s.write_all(&f).unwrap();
+        // Two client frames (masked): their first byte and unmasked payload.
+        let mut frames = Vec::new();
+        for _ in 0..2 {
+            let mut h = [0u8; 2];
+            s.read_exact(&mut h).unwrap();
+            let len = match h[1] & 0x7f {
+                126 => {
+                    let mut b = [0u8; 2];
+                    s.read_exact(&mut b).unwrap();
+                    u16::from_be_bytes(b) as usize
+                }
+                127 => {
+                    let mut b = [0u8; 8];
+                    s.read_exact(&mut b).unwrap();
+                    u64::from_be_bytes(b) as usize
+                }
+                n => n as usize,
+            };
+            let mut mask = [0u8; 4];
+            s.read_exact(&mut mask).unwrap();
+            let mut payload = vec![0u8; len];
+            s.read_exact(&mut payload).unwrap();
+            for (i, b) in payload.iter_mut().enumerate() {
+                *b ^= mask[i % 4];
+            }
+            frames.push((h[0], payload));
+        }
+        let _ = tx.send((offered, frames));
+    });
+    let mut config = client_config(&format!("http://{addr}"), "websocket", ProtocolVersion::V4);
+    config.per_message_deflate = Some(DeflateConfig::default());
+    let c = Client::<R>::connect(config).await.expect("handshake");
+    c.send_with(big.as_str(), SendOptions::compress(false))
+        .await
+        .unwrap();
+    c.send(big.as_str()).await.unwrap();
+    let (offered, frames) = timeout::<R, _>(WAIT, rx)
+        .await
+        .expect("the server's frames")
+        .expect("its thread");
+    assert!(offered, "our client offered permessage-deflate");
+    assert_eq!(frames[0].0, 0x81, "compress: false goes plain");
+    assert_eq!(frames[0].1, format!("4{big}").into_bytes());
+    assert_eq!(frames[1].0, 0xc1, "the default is compressed");
+    assert_eq!(inflate(&frames[1].1), format!("4{big}").into_bytes());
+}

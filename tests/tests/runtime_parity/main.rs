@@ -74,4 +74,5 @@ on_both_runtimes!(
     deflate_is_declined_when_off_or_unhonourable,
     deflate_with_the_reference_server,
     deflate_with_the_reference_client,
+    deflate_our_client_honours_compress_false,
 );

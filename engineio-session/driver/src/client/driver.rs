@@ -234,9 +234,15 @@ impl<R: Runtime> Driver<R> {
                     let _ = core.deliver(net).await;
                 });
             }
-            ClientTransmit::WsFrame { ws, frame } => {
+            ClientTransmit::WsFrame {
+                ws,
+                frame,
+                compress,
+            } => {
                 // A broken socket is found at the flush.
-                self.sockets.write(ws, ws::to_message(frame), true).await;
+                self.sockets
+                    .write(ws, ws::to_message(frame), compress)
+                    .await;
             }
             ClientTransmit::WsClose { ws } => self.sockets.close(ws),
         }

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use engineio_session::proto::{Handshake, Message, Packet, Transport};
-use engineio_session::{ClientConfig, ClientSession, CloseReason, ReadyState, SendError, SendId};
+use engineio_session::{
+    ClientConfig, ClientSession, CloseReason, ReadyState, SendError, SendId, SendOptions,
+};
 use tokio::sync::oneshot;
 
 use crate::clock::Clock;
@@ -164,6 +166,15 @@ impl<R: Runtime> Client<R> {
         self.sender.send(message).await
     }
 
+    /// Sends a message with options; see [`ClientSender::send_with`].
+    pub async fn send_with(
+        &self,
+        message: impl Into<Message>,
+        options: SendOptions,
+    ) -> Result<SendId, SendError> {
+        self.sender.send_with(message, options).await
+    }
+
     /// Sends messages in order; see [`ClientSender::send_batch`].
     pub async fn send_batch<M: Into<Message>>(
         &self,
@@ -229,6 +240,16 @@ impl ClientSender {
     /// message's [`SendId`] (to await its [`flushed`](Self::flushed)).
     pub async fn send(&self, message: impl Into<Message>) -> Result<SendId, SendError> {
         self.core.send(message.into()).await
+    }
+
+    /// [`send`](Self::send) with options (the reference client's `send(data, { compress })`):
+    /// `SendOptions::compress(false)` sends the message outside permessage-deflate.
+    pub async fn send_with(
+        &self,
+        message: impl Into<Message>,
+        options: SendOptions,
+    ) -> Result<SendId, SendError> {
+        self.core.send_with(message.into(), options).await
     }
 
     /// Sends `messages` in order, with one lock and one wake-up of the driver for as many as

@@ -17,9 +17,9 @@ const path = require("path");
 const fs = require("fs");
 const { chromium } = require("playwright-core");
 
-const [url, outDir, runtime] = process.argv.slice(2);
-if (!url || !outDir || !runtime) {
-  console.error("usage: node browser_demo.js URL OUTDIR RUNTIME");
+const [url, outDir, runtime, echoUrl] = process.argv.slice(2);
+if (!url || !outDir || !runtime || !echoUrl) {
+  console.error("usage: node browser_demo.js URL OUTDIR RUNTIME ECHO_WS_URL");
   process.exit(2);
 }
 const executablePath = process.env.ENGINEIO_CHROMIUM || "/usr/bin/chromium";
@@ -186,6 +186,48 @@ const cases = {
     await draw("w", "b", wave(0.15, 0.05, 4));
     await draw("b", "w", wave(0.9, 0.04, 5));
     await waitSessionsOpen(4, "four pages open");
+  },
+  async "permessage-deflate: the browser's own WebSocket, 1 B to 1 MiB, to our echo server"() {
+    // Chromium offers permessage-deflate on every WebSocket; our echo server (with
+    // `--deflate`) agrees. Engine.IO by hand: the open packet, then `4` + text (or raw binary)
+    // and its echo, for each size.
+    const result = await pages.w.page.evaluate(async (target) => {
+      const ws = new WebSocket(`${target}?EIO=4&transport=websocket`);
+      ws.binaryType = "arraybuffer";
+      const inbox = [];
+      let wake = null;
+      ws.onmessage = (e) => { inbox.push(e.data); if (wake) wake(); };
+      const next = () => new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error("no frame within 15 s")), 15000);
+        const take = () => {
+          // Pings ("2") are answered and skipped.
+          while (inbox.length && inbox[0] === "2") { inbox.shift(); ws.send("3"); }
+          if (inbox.length) { clearTimeout(t); wake = null; resolve(inbox.shift()); } else wake = take;
+        };
+        take();
+      });
+      await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error("websocket error")); });
+      const open = await next();
+      if (typeof open !== "string" || !open.startsWith("0{")) throw new Error(`open packet: ${open}`);
+      const checked = [];
+      for (const n of [1, 1023, 1024, 5000, 65536, 1 << 20]) {
+        const text = "engine.io ".repeat(Math.ceil(n / 10)).slice(0, n);
+        ws.send("4" + text);
+        const echo = await next();
+        if (echo !== "4" + text) throw new Error(`text echo of ${n} bytes differs`);
+        const bytes = new Uint8Array(n);
+        for (let i = 0; i < n; i++) bytes[i] = (i * 7919) & 0xff;
+        ws.send(bytes);
+        const back = new Uint8Array(await next());
+        if (back.length !== n || back.some((b, i) => b !== bytes[i])) throw new Error(`binary echo of ${n} bytes differs`);
+        checked.push(n);
+      }
+      const extensions = ws.extensions;
+      ws.close();
+      return { extensions, checked };
+    }, echoUrl);
+    if (!result.extensions.startsWith("permessage-deflate")) throw new Error(`not agreed: ${JSON.stringify(result.extensions)}`);
+    if (result.checked.length !== 6) throw new Error(`sizes: ${result.checked}`);
   },
   async "reloading a page closes its old session"() {
     await reload("a");

@@ -14,7 +14,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use engineio_tests::{
-    example_bin, node_script, npm_peer_dir, target_dir, LineProcess, Runtime, NODE_ENV,
+    example_bin, node_script, npm_peer_dir, target_dir, LineProcess, Runtime, ServerProcess,
+    NODE_ENV,
 };
 
 engineio_tests::runtime_tests!(demo_in_chromium);
@@ -62,6 +63,10 @@ fn demo_in_chromium(rt: Runtime) {
         .unwrap_or_else(|| panic!("the demo announced an unexpected address: {announced:?}"))
         .to_owned();
 
+    // Our echo server with permessage-deflate, for the browser's own WebSocket (1 B to 1 MiB).
+    let echo = ServerProcess::echo(rt, &["--deflate", "--max-payload", "3000000"]);
+    let echo_url = format!("{}/engine.io/", echo.url().replacen("http://", "ws://", 1));
+
     let out = target_dir().join("browser-demo").join(rt.name());
     let node = std::env::var(NODE_ENV).unwrap_or_else(|_| "node".to_owned());
     let mut cmd = Command::new(node);
@@ -69,6 +74,7 @@ fn demo_in_chromium(rt: Runtime) {
         .arg(&url)
         .arg(&out)
         .arg(rt.package())
+        .arg(&echo_url)
         .env("NODE_PATH", peers.join("node_modules"))
         .env(CHROMIUM_ENV, &browser);
     let mut driver = LineProcess::spawn(cmd, &format!("browser driver ({rt})"));

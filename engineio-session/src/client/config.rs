@@ -72,7 +72,8 @@ pub struct ClientConfig {
     /// [`ClientEvent::Flushed`](crate::ClientEvent::Flushed) either way.
     pub flush_events: bool,
     /// `perMessageDeflate`: offer WebSocket compression (RFC 7692) to the server; the host
-    /// negotiates and compresses (default off).
+    /// negotiates and compresses. On by default with a 1024-byte threshold, as the reference
+    /// client's; a server that does not agree costs nothing.
     pub per_message_deflate: Option<crate::DeflateConfig>,
 }
 
@@ -101,7 +102,7 @@ impl ClientConfig {
             seed: 0,
             packet_events: false,
             flush_events: false,
-            per_message_deflate: None,
+            per_message_deflate: Some(crate::DeflateConfig::default()),
         }
     }
 }

@@ -453,6 +453,16 @@ pub async fn deflate_with_the_reference_server<R: TestRuntime>() {
     }
 }
 
+/// Our client (which offers permessage-deflate by default, as the reference client) against
+/// the `python-engineio` server on aiohttp, which agrees to it: 1 B to 1 MiB round-trip.
+pub async fn deflate_with_python_engineio<R: TestRuntime>() {
+    let server = engineio_tests::ServerProcess::python_engineio(&["--max-payload", "3000000"]);
+    let config = client_config(&server.url(), "websocket", ProtocolVersion::V4);
+    assert!(config.per_message_deflate.is_some(), "offered by default");
+    let mut c = Client::<R>::connect(config).await.expect("handshake");
+    check_echoes(&mut c).await;
+}
+
 /// The reference client (`engine.io-client` 6 on `ws`, which offers permessage-deflate) against
 /// our server with it on: agreed on the client's side, and messages round-trip.
 pub async fn deflate_with_the_reference_client<R: TestRuntime>() {

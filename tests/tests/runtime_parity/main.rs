@@ -75,4 +75,5 @@ on_both_runtimes!(
     deflate_with_the_reference_server,
     deflate_with_the_reference_client,
     deflate_our_client_honours_compress_false,
+    deflate_with_python_engineio,
 );

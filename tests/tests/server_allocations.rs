@@ -36,17 +36,71 @@ fn config() -> ServerConfig {
     }
 }
 
-/// [`config`] with permessage-deflate on, without context takeover either way (the setting
-/// for many sessions).
-fn deflate_config() -> ServerConfig {
+/// [`config`] with permessage-deflate on: without context takeover either way (the setting
+/// for many sessions), or with it (the default, as the reference's).
+fn deflate_config(takeover: bool) -> ServerConfig {
     ServerConfig {
         per_message_deflate: Some(engineio_driver::session::DeflateConfig {
-            server_no_context_takeover: true,
-            client_no_context_takeover: true,
+            server_no_context_takeover: !takeover,
+            client_no_context_takeover: !takeover,
             ..Default::default()
         }),
         ..config()
     }
+}
+
+/// What an idle session did before it idled.
+#[derive(Clone, Copy, PartialEq)]
+enum Idle {
+    /// Nothing.
+    Plain,
+    /// Agreed to permessage-deflate and echoed a small compressed message.
+    Deflate,
+    /// The same, then a 2 KiB message compressed both ways (with context takeover, each side
+    /// then keeps its compressor and decompressor).
+    DeflateBothWays,
+}
+
+/// Raw deflate of `data` as RFC 7692 sends it.
+fn deflate(data: &[u8]) -> Vec<u8> {
+    let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+    let mut out = Vec::with_capacity(data.len() + 64);
+    c.compress_vec(data, &mut out, flate2::FlushCompress::Sync)
+        .unwrap();
+    out.truncate(out.len() - 4);
+    out
+}
+
+/// A masked client frame with RSV1 set (compressed), any length.
+fn compressed_frame(payload: &[u8]) -> Vec<u8> {
+    let mask = [3u8, 1, 4, 1];
+    let mut frame = vec![0xc1];
+    if payload.len() < 126 {
+        frame.push(0x80 | payload.len() as u8);
+    } else {
+        frame.push(0x80 | 126);
+        frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// Reads one server frame: its first byte and payload.
+fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).unwrap();
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).unwrap();
+            u16::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).unwrap();
+    (h[0], payload)
 }
 
 /// An echo server on its own thread: every message sent back as it came.
@@ -238,12 +292,13 @@ fn polling_echoes(addr: SocketAddr) -> f64 {
 /// Heap bytes the server holds per idle WebSocket session (live, without the allocator's
 /// overhead): `n` sessions opened and held.
 ///
-/// With `deflate`, each session offers permessage-deflate (the server must agree) and sends
-/// one compressed message, whose echo comes back, before it idles.
-fn idle_websocket_bytes(addr: SocketAddr, n: usize, deflate: bool) -> f64 {
+/// With deflate, each session offers permessage-deflate (the server must agree) and sends
+/// compressed messages ([`Idle`]), whose echoes come back, before it idles.
+fn idle_websocket_bytes(addr: SocketAddr, n: usize, idle: Idle) -> f64 {
+    let deflating = idle != Idle::Plain;
     let open = |_| {
         let mut s = connect(addr);
-        let offer = if deflate {
+        let offer = if deflating {
             "Sec-WebSocket-Extensions: permessage-deflate\r\n"
         } else {
             ""
@@ -263,26 +318,22 @@ fn idle_websocket_bytes(addr: SocketAddr, n: usize, deflate: bool) -> f64 {
             assert!(k > 0, "connection closed");
             got.extend_from_slice(&buf[..k]);
         }
-        if deflate {
+        if deflating {
             assert!(
                 find_ignore_case(&got, b"sec-websocket-extensions: permessage-deflate").is_some(),
                 "not agreed"
             );
-            // "4hello" compressed (RFC 7692 section 7.2.3.1's "Hello", for our packet).
-            let mut c = flate2::Compress::new(flate2::Compression::default(), false);
-            let mut data = Vec::with_capacity(64);
-            c.compress_vec(b"4hello", &mut data, flate2::FlushCompress::Sync)
+            // "4hello" compressed; the echo, under the threshold, plain.
+            s.write_all(&compressed_frame(&deflate(b"4hello"))).unwrap();
+            assert_eq!(read_frame(&mut s), (0x81, b"4hello".to_vec()));
+        }
+        if idle == Idle::DeflateBothWays {
+            let text = format!("4{}", "a chat line, compressed both ways; ".repeat(60));
+            s.write_all(&compressed_frame(&deflate(text.as_bytes())))
                 .unwrap();
-            data.truncate(data.len() - 4);
-            let mask = [3u8, 1, 4, 1];
-            let mut frame = vec![0xc1, 0x80 | data.len() as u8];
-            frame.extend_from_slice(&mask);
-            frame.extend(data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-            s.write_all(&frame).unwrap();
-            // The echo: under the threshold, plain.
-            let mut echo = [0u8; 8];
-            s.read_exact(&mut echo).unwrap();
-            assert_eq!(&echo, b"\x81\x064hello");
+            let (first, payload) = read_frame(&mut s);
+            assert_eq!(first, 0xc1, "a compressed echo");
+            assert!(payload.len() < text.len() / 4);
         }
         s
     };
@@ -339,7 +390,7 @@ fn main() {
         let addr = echo_server(runtime);
         // Of 9.9 KB: tungstenite's read buffer 4,096, the session task 1,152, the machine
         // 700, the request kept for the application 624, the application's echo task 640.
-        let bytes = idle_websocket_bytes(addr, 1000, false);
+        let bytes = idle_websocket_bytes(addr, 1000, Idle::Plain);
         let bound = 10_500.0;
         println!("{runtime}: {bytes:.0} heap bytes per idle WebSocket session (bound {bound})");
         if bytes > bound {
@@ -347,8 +398,8 @@ fn main() {
         }
         // permessage-deflate without context takeover: no compression state between
         // messages, only the layer's small state (about 800 bytes more, measured).
-        let addr = echo_server_with(runtime, deflate_config());
-        let bytes = idle_websocket_bytes(addr, 1000, true);
+        let addr = echo_server_with(runtime, deflate_config(false));
+        let bytes = idle_websocket_bytes(addr, 1000, Idle::Deflate);
         let bound = 11_500.0;
         println!(
             "{runtime}: {bytes:.0} heap bytes per idle WebSocket session with permessage-deflate \
@@ -356,6 +407,20 @@ fn main() {
         );
         if bytes > bound {
             failures.push(format!("{runtime} idle with deflate: {bytes:.0} > {bound}"));
+        }
+        // With context takeover, after messages compressed both ways: the compressor and
+        // the decompressor stay (446 KB measured, zlib-rs at level 6; 100 sessions).
+        let addr = echo_server_with(runtime, deflate_config(true));
+        let bytes = idle_websocket_bytes(addr, 100, Idle::DeflateBothWays);
+        let bound = 500_000.0;
+        println!(
+            "{runtime}: {bytes:.0} heap bytes per idle WebSocket session with permessage-deflate \
+             and context takeover, after compressing both ways (bound {bound})"
+        );
+        if bytes > bound {
+            failures.push(format!(
+                "{runtime} idle with takeover: {bytes:.0} > {bound}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{failures:?}");

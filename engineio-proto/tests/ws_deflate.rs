@@ -513,3 +513,72 @@ fn idle_codecs_hold_no_heap() {
     .unwrap();
     assert!(d.has_context());
 }
+
+#[test]
+fn a_smaller_window_is_honoured() {
+    use engineio_proto::ws_deflate::{Deflater, Role};
+    // Repeats 4 KiB apart: a 32 KiB window refers back to them, a 1 KiB one cannot.
+    let block: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let payload: Vec<u8> = block.iter().chain(&block).chain(&block).copied().collect();
+    let mut frame = vec![0x82, 127];
+    frame.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+    frame.extend_from_slice(&payload);
+    let compressed = |bits: Option<u8>| {
+        let mut d = Deflater::new(Role::Server, true, 0, 6);
+        if let Some(bits) = bits {
+            d = d.with_window_bits(bits);
+        }
+        let mut input = bytes::BytesMut::from(&frame[..]);
+        let mut out = bytes::BytesMut::new();
+        d.feed(&mut input, &mut out).unwrap();
+        assert!(input.is_empty());
+        assert_eq!(out[0], 0xc2, "compressed");
+        let len = out[1] & 0x7f;
+        let at = match len {
+            126 => 4,
+            127 => 10,
+            _ => 2,
+        };
+        out[at..].to_vec()
+    };
+    // Inflates with a decoder whose window is 2^bits, 64 bytes of output per call (within
+    // one call zlib reads back into its output, not its window): fails on a reference
+    // further back than the window.
+    let inflate = |data: &[u8], bits: u8| -> Result<Vec<u8>, flate2::DecompressError> {
+        let mut d = flate2::Decompress::new_with_window_bits(false, bits);
+        let mut input = data.to_vec();
+        input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        let mut out = Vec::new();
+        while (d.total_in() as usize) < input.len() {
+            let mut chunk = [0u8; 64];
+            let (i0, o0) = (d.total_in(), d.total_out());
+            d.decompress(
+                &input[i0 as usize..],
+                &mut chunk,
+                flate2::FlushDecompress::Sync,
+            )?;
+            let wrote = (d.total_out() - o0) as usize;
+            out.extend_from_slice(&chunk[..wrote]);
+            if wrote == 0 && d.total_in() == i0 {
+                break;
+            }
+        }
+        Ok(out)
+    };
+    let wide = compressed(None);
+    assert!(
+        inflate(&wide, 10).is_err(),
+        "a 32 KiB window reaches 4 KiB back"
+    );
+    let narrow = compressed(Some(10));
+    assert_eq!(inflate(&narrow, 10).unwrap(), payload);
+    assert!(
+        narrow.len() > wide.len(),
+        "the small window compresses less"
+    );
+    // Out-of-range windows are clamped: 8 compresses with 9 bits.
+    let clamped = compressed(Some(8));
+    assert_eq!(inflate(&clamped, 9).unwrap(), payload);
+}

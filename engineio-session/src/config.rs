@@ -335,6 +335,12 @@ pub struct DeflateConfig {
     pub server_no_context_takeover: bool,
     /// The client compresses every message on its own.
     pub client_no_context_takeover: bool,
+    /// The server compresses with a window of at most 2^this bytes, 9 to 15 (default 15):
+    /// the reference's `serverMaxWindowBits`. A client offering a smaller
+    /// `server_max_window_bits` gets it (down to 9); a server-side value under 15 is used
+    /// without being announced (every client inflates any window). On our client, a value
+    /// under 15 is offered to the server.
+    pub server_max_window_bits: u8,
 }
 
 impl Default for DeflateConfig {
@@ -344,6 +350,7 @@ impl Default for DeflateConfig {
             level: 6,
             server_no_context_takeover: false,
             client_no_context_takeover: false,
+            server_max_window_bits: 15,
         }
     }
 }

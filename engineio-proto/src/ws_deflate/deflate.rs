@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use bytes::{Buf, BytesMut};
-use flate2::{Compress, Compression, FlushCompress};
+use flate2::{Compress, FlushCompress};
 
 use super::header::{self, Header, MAX_HEADER, RSV1, RSV23};
 use super::{with_thread_compressor, DeflateError, Role, MAX_LEVEL};
@@ -26,6 +26,8 @@ pub struct Deflater {
     reset_per_message: bool,
     threshold: usize,
     level: u32,
+    /// The compressor's window, 2^9 to 2^15 bytes (`server_max_window_bits` at a server).
+    window_bits: u8,
     flags: Flags,
     /// The compressor kept across messages under context takeover.
     context: Option<Box<Compress>>,
@@ -44,10 +46,19 @@ impl Deflater {
             reset_per_message: no_context_takeover,
             threshold,
             level: level.min(MAX_LEVEL),
+            window_bits: 15,
             flags: Flags::default(),
             context: None,
             failed: None,
         }
+    }
+
+    /// This writer with a smaller compression window: 2^`bits` bytes (clamped to
+    /// [`WINDOW_BITS`](super::WINDOW_BITS)), for a negotiated `server_max_window_bits`
+    /// (or `client_max_window_bits`).
+    pub fn with_window_bits(mut self, bits: u8) -> Deflater {
+        self.window_bits = bits.clamp(*super::WINDOW_BITS.start(), *super::WINDOW_BITS.end());
+        self
     }
 
     /// Queues the `compress` flag of the next data message the library writes: one flag per
@@ -117,12 +128,14 @@ impl Deflater {
         let start = out.len();
         out.extend_from_slice(&[0; MAX_HEADER]);
         let done = if self.reset_per_message {
-            with_thread_compressor(self.level, |c| deflate_into(c, payload, out))
+            with_thread_compressor(self.level, self.window_bits, |c| {
+                deflate_into(c, payload, out)
+            })
         } else {
-            let level = self.level;
+            let (level, bits) = (self.level, self.window_bits);
             let c = self
                 .context
-                .get_or_insert_with(|| Box::new(Compress::new(Compression::new(level), false)));
+                .get_or_insert_with(|| Box::new(super::compressor(level, bits)));
             let done = deflate_into(c, payload, out);
             if !done {
                 // Start over: the peer's decompressor reads a fresh stream as more blocks.
@@ -263,7 +276,7 @@ mod tests {
 
     #[test]
     fn empty_input_deflates_to_one_zero_byte() {
-        let mut c = Compress::new(Compression::new(6), false);
+        let mut c = Compress::new(flate2::Compression::new(6), false);
         let mut out = BytesMut::new();
         assert!(deflate_into(&mut c, b"", &mut out));
         assert_eq!(&out[..], &[0x00]);

@@ -104,28 +104,50 @@ pub fn close_frame(role: Role, code: u16, mask: [u8; 4], out: &mut BytesMut) {
 /// The highest deflate level; higher ones are clamped to it.
 const MAX_LEVEL: u32 = 9;
 
+/// The window sizes the compressor can use: 2^9 to 2^15 bytes (zlib cannot deflate with 8).
+pub const WINDOW_BITS: std::ops::RangeInclusive<u8> = 9..=15;
+
+/// A raw-deflate compressor for `level` and `window_bits` (clamped to [`WINDOW_BITS`]).
+fn compressor(level: u32, window_bits: u8) -> Compress {
+    let bits = window_bits.clamp(*WINDOW_BITS.start(), *WINDOW_BITS.end());
+    Compress::new_with_window_bits(Compression::new(level), false, bits)
+}
+
 thread_local! {
-    /// Per-thread compressors, one per level, for codecs without context takeover.
-    static COMPRESSORS: RefCell<[Option<Compress>; MAX_LEVEL as usize + 1]> =
-        const { RefCell::new([const { None }; MAX_LEVEL as usize + 1]) };
+    /// Per-thread compressors, one per level and window, for codecs without context
+    /// takeover.
+    static COMPRESSORS: RefCell<Vec<(u32, u8, Compress)>> = const { RefCell::new(Vec::new()) };
     /// The per-thread decompressor for codecs without context takeover.
     static DECOMPRESSOR: RefCell<Option<Decompress>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` with this thread's compressor for `level`, reset (a fresh one should the
 /// thread-local be unavailable).
-fn with_thread_compressor<R>(level: u32, mut f: impl FnMut(&mut Compress) -> R) -> R {
+fn with_thread_compressor<R>(
+    level: u32,
+    window_bits: u8,
+    mut f: impl FnMut(&mut Compress) -> R,
+) -> R {
     let level = level.min(MAX_LEVEL);
     let pooled = COMPRESSORS.try_with(|cell| {
         let mut slots = cell.try_borrow_mut().ok()?;
-        let slot = slots.get_mut(level as usize)?;
-        let c = slot.get_or_insert_with(|| Compress::new(Compression::new(level), false));
+        let at = match slots
+            .iter()
+            .position(|(l, b, _)| *l == level && *b == window_bits)
+        {
+            Some(at) => at,
+            None => {
+                slots.push((level, window_bits, compressor(level, window_bits)));
+                slots.len() - 1
+            }
+        };
+        let c = &mut slots[at].2;
         c.reset();
         Some(f(c))
     });
     match pooled {
         Ok(Some(r)) => r,
-        _ => f(&mut Compress::new(Compression::new(level), false)),
+        _ => f(&mut compressor(level, window_bits)),
     }
 }
 

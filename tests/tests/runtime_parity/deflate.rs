@@ -379,11 +379,12 @@ pub async fn deflate_is_declined_when_off_or_unhonourable<R: TestRuntime>() {
     let addr = serve(engine.clone()).await;
     let (_s, head) = open::<R>(addr, "permessage-deflate").await;
     assert!(!head.contains("sec-websocket-extensions"), "{head}");
-    // A window the server cannot honour: declined, the WebSocket runs plain.
+    // A window the server cannot honour (2^8: zlib cannot deflate with it): declined, the
+    // WebSocket runs plain.
     let (engine, connections) = EngineIo::<R>::new(deflating(DeflateConfig::default()));
     spawn_echo::<R>(connections);
     let addr = serve(engine.clone()).await;
-    let (mut s, head) = open::<R>(addr, "permessage-deflate; server_max_window_bits=10").await;
+    let (mut s, head) = open::<R>(addr, "permessage-deflate; server_max_window_bits=8").await;
     assert!(!head.contains("sec-websocket-extensions"), "{head}");
     let big = format!("4{}", "y".repeat(5000));
     s.write_all(&frame(0x81, big.as_bytes())).await.unwrap();
@@ -595,4 +596,49 @@ pub async fn deflate_our_client_honours_compress_false<R: TestRuntime>() {
     assert_eq!(frames[0].1, format!("4{big}").into_bytes());
     assert_eq!(frames[1].0, 0xc1, "the default is compressed");
     assert_eq!(inflate(&frames[1].1), format!("4{big}").into_bytes());
+}
+
+/// A client asking for a 1 KiB window (`server_max_window_bits=10`) gets it: the answer says
+/// so, and what the server compresses inflates with a 1 KiB window (a decoder that reads 64
+/// bytes at a time, so it cannot reach back into its output).
+pub async fn deflate_honours_a_smaller_server_window<R: TestRuntime>() {
+    let (engine, connections) = EngineIo::<R>::new(deflating(DeflateConfig::default()));
+    spawn_echo::<R>(connections);
+    let addr = serve(engine).await;
+    let offer = "permessage-deflate; server_max_window_bits=10; server_no_context_takeover";
+    let (mut s, head) = open::<R>(addr, offer).await;
+    assert!(
+        head.contains("permessage-deflate; server_no_context_takeover; server_max_window_bits=10"),
+        "{head}"
+    );
+    // Text whose repeats are 4 KiB apart: a 32 KiB window would refer back to them.
+    let block: String = (0..4096u32)
+        .map(|i| (b'a' + ((i.wrapping_mul(2_654_435_761) >> 13) % 26) as u8) as char)
+        .collect();
+    let text = format!("4{block}{block}{block}");
+    s.write_all(&frame(0xc1, &deflate(text.as_bytes())))
+        .await
+        .unwrap();
+    let (first, payload) = read_frame(&mut s).await;
+    assert_eq!(first, 0xc1);
+    let mut d = flate2::Decompress::new_with_window_bits(false, 10);
+    let mut input = payload;
+    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    let mut out = Vec::new();
+    while (d.total_in() as usize) < input.len() {
+        let mut chunk = [0u8; 64];
+        let (i0, o0) = (d.total_in(), d.total_out());
+        d.decompress(
+            &input[i0 as usize..],
+            &mut chunk,
+            flate2::FlushDecompress::Sync,
+        )
+        .expect("inflates with a 1 KiB window");
+        let wrote = (d.total_out() - o0) as usize;
+        out.extend_from_slice(&chunk[..wrote]);
+        if wrote == 0 && d.total_in() == i0 {
+            break;
+        }
+    }
+    assert_eq!(out, text.as_bytes());
 }

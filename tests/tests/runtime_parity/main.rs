@@ -76,4 +76,5 @@ on_both_runtimes!(
     deflate_with_the_reference_client,
     deflate_our_client_honours_compress_false,
     deflate_with_python_engineio,
+    deflate_honours_a_smaller_server_window,
 );

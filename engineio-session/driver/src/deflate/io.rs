@@ -69,7 +69,8 @@ impl<T> DeflateIo<T> {
                 agreed.server_no_context_takeover,
                 config.threshold,
                 config.level,
-            ),
+            )
+            .with_window_bits(agreed.server_window_bits),
         ));
         DeflateIo {
             inner,

@@ -1,7 +1,7 @@
 //! The `Sec-WebSocket-Extensions` negotiation of permessage-deflate (RFC 7692 section 7.1),
-//! for both roles. Our compressor always uses a 32 KiB window (the deflate backend cannot use
-//! less), and our decompressor takes any window, so an offer that asks the server for a
-//! smaller window is declined and our client never offers `client_max_window_bits`.
+//! for both roles. Our compressor uses any window from 2^9 to 2^15 bytes (zlib cannot
+//! deflate with 2^8: an offer asking the server for 8 bits is declined), and our decompressor
+//! takes any window, so our client never offers `client_max_window_bits`.
 
 use engineio_session::DeflateConfig;
 use http::{header, HeaderMap, HeaderValue};
@@ -9,12 +9,24 @@ use http::{header, HeaderMap, HeaderValue};
 const NAME: &str = "permessage-deflate";
 
 /// What both sides agreed on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Agreed {
     /// The server compresses every message on its own.
     pub(crate) server_no_context_takeover: bool,
     /// The client compresses every message on its own.
     pub(crate) client_no_context_takeover: bool,
+    /// The server's compression window: 2^this bytes.
+    pub(crate) server_window_bits: u8,
+}
+
+impl Default for Agreed {
+    fn default() -> Self {
+        Agreed {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_window_bits: 15,
+        }
+    }
 }
 
 /// Why a server's answer to our offer cannot be used (the client fails the connection, as
@@ -87,9 +99,11 @@ pub(crate) fn accept(config: &DeflateConfig, request: &HeaderMap) -> Option<(Agr
         if offer.name != NAME {
             continue;
         }
+        let own_bits = config.server_max_window_bits.clamp(9, 15);
         let mut agreed = Agreed {
             server_no_context_takeover: config.server_no_context_takeover,
             client_no_context_takeover: config.client_no_context_takeover,
+            server_window_bits: own_bits,
         };
         let mut seen: Vec<&str> = Vec::new();
         let mut server_window = false;
@@ -101,9 +115,12 @@ pub(crate) fn accept(config: &DeflateConfig, request: &HeaderMap) -> Option<(Agr
             match (k, v) {
                 ("server_no_context_takeover", None) => agreed.server_no_context_takeover = true,
                 ("client_no_context_takeover", None) => agreed.client_no_context_takeover = true,
-                // We cannot compress with less than 15 bits: only 15 is honoured.
+                // 9 to 15 honoured (and answered); zlib cannot deflate with 8.
                 ("server_max_window_bits", Some(v)) => match window_bits(v) {
-                    Some(15) => server_window = true,
+                    Some(bits) if bits >= 9 => {
+                        server_window = true;
+                        agreed.server_window_bits = own_bits.min(bits);
+                    }
                     _ => continue 'offers,
                 },
                 // The client's own window: we inflate any, nothing to answer.
@@ -120,7 +137,10 @@ pub(crate) fn accept(config: &DeflateConfig, request: &HeaderMap) -> Option<(Agr
             response.push_str("; client_no_context_takeover");
         }
         if server_window {
-            response.push_str("; server_max_window_bits=15");
+            response.push_str(&format!(
+                "; server_max_window_bits={}",
+                agreed.server_window_bits
+            ));
         }
         return HeaderValue::from_str(&response)
             .ok()
@@ -137,6 +157,10 @@ pub(crate) fn offer(config: &DeflateConfig) -> HeaderValue {
     }
     if config.client_no_context_takeover {
         offer.push_str("; client_no_context_takeover");
+    }
+    if config.server_max_window_bits < 15 {
+        let bits = config.server_max_window_bits.clamp(8, 15);
+        offer.push_str(&format!("; server_max_window_bits={bits}"));
     }
     HeaderValue::from_str(&offer).unwrap_or(HeaderValue::from_static(NAME))
 }
@@ -167,7 +191,10 @@ pub(crate) fn agreed(
                 ("server_no_context_takeover", None) => a.server_no_context_takeover = true,
                 ("client_no_context_takeover", None) => a.client_no_context_takeover = true,
                 // The server's window: we inflate any.
-                ("server_max_window_bits", Some(v)) if window_bits(v).is_some() => {}
+                ("server_max_window_bits", Some(v)) => match window_bits(v) {
+                    Some(bits) => a.server_window_bits = bits,
+                    None => return Err(BadResponse("an invalid server_max_window_bits")),
+                },
                 // Never offered: a server may not send it.
                 ("client_max_window_bits", _) => {
                     return Err(BadResponse("client_max_window_bits was not offered"))
@@ -219,7 +246,7 @@ mod tests {
             DeflateConfig::default(),
             &[
                 "x-webkit-deflate-frame",
-                "permessage-deflate; server_max_window_bits=10, permessage-deflate; server_max_window_bits=\"15\"; client_no_context_takeover",
+                "permessage-deflate; server_max_window_bits=8, permessage-deflate; server_max_window_bits=\"15\"; client_no_context_takeover",
             ],
         )
         .unwrap();
@@ -252,9 +279,36 @@ mod tests {
     }
 
     #[test]
+    fn the_server_honours_smaller_windows() {
+        // Asked by the client: answered, and used.
+        let (a, v) = server(
+            DeflateConfig::default(),
+            &["permessage-deflate; server_max_window_bits=10"],
+        )
+        .unwrap();
+        assert_eq!(v, "permessage-deflate; server_max_window_bits=10");
+        assert_eq!(a.server_window_bits, 10);
+        // Its own setting: used without being announced, or the smaller of both.
+        let config = DeflateConfig {
+            server_max_window_bits: 11,
+            ..DeflateConfig::default()
+        };
+        let (a, v) = server(config, &["permessage-deflate"]).unwrap();
+        assert_eq!(
+            (a.server_window_bits, v.as_str()),
+            (11, "permessage-deflate")
+        );
+        let (a, v) = server(config, &["permessage-deflate; server_max_window_bits=13"]).unwrap();
+        assert_eq!(a.server_window_bits, 11);
+        assert_eq!(v, "permessage-deflate; server_max_window_bits=11");
+        let (a, _) = server(config, &["permessage-deflate; server_max_window_bits=9"]).unwrap();
+        assert_eq!(a.server_window_bits, 9);
+    }
+
+    #[test]
     fn the_server_declines_what_it_cannot_honour() {
         for offer in [
-            "permessage-deflate; server_max_window_bits=9",
+            "permessage-deflate; server_max_window_bits=8",
             "permessage-deflate; server_max_window_bits",
             "permessage-deflate; server_max_window_bits=16",
             "permessage-deflate; client_max_window_bits=7",
@@ -297,7 +351,8 @@ mod tests {
             ),
             Ok(Some(Agreed {
                 server_no_context_takeover: false,
-                client_no_context_takeover: true
+                client_no_context_takeover: true,
+                server_window_bits: 10,
             }))
         );
         // Our own client_no_context_takeover holds whatever the server says.
@@ -305,8 +360,18 @@ mod tests {
             got(&strict, &["permessage-deflate; server_no_context_takeover"]),
             Ok(Some(Agreed {
                 server_no_context_takeover: true,
-                client_no_context_takeover: true
+                client_no_context_takeover: true,
+                server_window_bits: 15,
             }))
+        );
+        // A smaller server window is offered when configured.
+        let small = DeflateConfig {
+            server_max_window_bits: 10,
+            ..config
+        };
+        assert_eq!(
+            offer(&small),
+            "permessage-deflate; server_max_window_bits=10"
         );
         for bad in [
             "permessage-deflate; client_max_window_bits=10",

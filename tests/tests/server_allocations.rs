@@ -388,7 +388,7 @@ fn main() {
     }
     for runtime in ["tokio", "smol"] {
         let addr = echo_server(runtime);
-        // Of 9.9 KB: tungstenite's read buffer 4,096, the session task 1,152, the machine
+        // Of 10.4 KB: tungstenite's read buffer 4,096, the session task 1,152, the machine
         // 700, the request kept for the application 624, the application's echo task 640.
         let bytes = idle_websocket_bytes(addr, 1000, Idle::Plain);
         let bound = 10_500.0;

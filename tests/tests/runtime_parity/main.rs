@@ -4,6 +4,7 @@
 //! shutdown, `allow_request`, tower layering. (The process half, with real peers, is in the
 //! other test files, parameterised with `tests/src/runtime.rs`.)
 
+mod advisories;
 mod deflate;
 mod events;
 mod harness;
@@ -34,6 +35,7 @@ macro_rules! on_both_runtimes {
 }
 
 mod tests {
+    pub(crate) use crate::advisories::*;
     pub(crate) use crate::deflate::*;
     pub(crate) use crate::events::*;
     pub(crate) use crate::hostile::*;
@@ -77,4 +79,8 @@ on_both_runtimes!(
     deflate_our_client_honours_compress_false,
     deflate_with_python_engineio,
     deflate_honours_a_smaller_server_window,
+    advisory_cve_2020_36048_a_huge_polling_body_is_refused_unread,
+    advisory_cve_2022_21676_an_invalid_websocket_frame_closes_cleanly,
+    advisory_cve_2022_41940_a_reset_around_an_upgrade_is_survived,
+    advisory_cve_2023_31125_upgrades_for_other_transports_are_refused,
 );

@@ -9,6 +9,8 @@
 //!   ECONNRESET`) around an upgrade killed the process.
 //! - CVE-2023-31125 (engine.io 5.1.0 to 6.4.1): a crafted upgrade request killed the process;
 //!   replayed as upgrade requests for transports that do not upgrade.
+//! - `ws` CVE-2024-37890 (too many headers) and CVE-2021-32640 (a long
+//!   `Sec-WebSocket-Protocol`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -274,5 +276,69 @@ pub async fn advisory_cve_2023_31125_upgrades_for_other_transports_are_refused<R
     }
     // The polling session goes on; nothing else opened.
     sessions_open(&engine, 1).await;
+    still_serves::<R>(addr).await;
+}
+
+/// `ws` CVE-2024-37890: a request with more headers than the server takes crashed the
+/// process. Ours answers 431 (hyper's limit) and goes on.
+pub async fn advisory_ws_cve_2024_37890_too_many_headers_are_refused<R: TestRuntime>() {
+    let (engine, addr) = echo_server::<R>().await;
+    let answer = blocking::<R, _>(move || {
+        let mut s = connect(addr);
+        let mut request = String::from(
+            "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n",
+        );
+        for i in 0..2000 {
+            request.push_str(&format!("X-Filler-{i}: {i}\r\n"));
+        }
+        request.push_str("\r\n");
+        let _ = s.write_all(request.as_bytes());
+        read_to_close(&mut s)
+    })
+    .await;
+    let text = String::from_utf8_lossy(&answer.0);
+    assert!(text.starts_with("HTTP/1.1 431"), "{text:?}");
+    assert!(answer.1, "the connection is closed");
+    sessions_open(&engine, 0).await;
+    still_serves::<R>(addr).await;
+}
+
+/// `ws` CVE-2021-32640: a `Sec-WebSocket-Protocol` header of many spaces made the server
+/// spin (a regular expression's backtracking). Ours takes it as an ordinary header: the
+/// session opens at once (Engine.IO has no subprotocol to choose).
+pub async fn advisory_ws_cve_2021_32640_a_long_subprotocol_header_costs_nothing<R: TestRuntime>() {
+    let (engine, addr) = echo_server::<R>().await;
+    let head = blocking::<R, _>(move || {
+        let mut s = connect(addr);
+        let spaces = " ".repeat(60_000);
+        write!(
+            s,
+            "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: b{spaces}x\r\n\r\n"
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 1];
+        while !got.ends_with(b"\r\n\r\n") {
+            if s.read(&mut b).unwrap_or(0) == 0 {
+                break;
+            }
+            got.push(b[0]);
+        }
+        (String::from_utf8_lossy(&got).into_owned(), s)
+    })
+    .await;
+    let (head, socket) = head;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("sec-websocket-protocol"),
+        "no subprotocol chosen: {head}"
+    );
+    sessions_open(&engine, 1).await;
+    drop(socket);
+    sessions_open(&engine, 0).await;
     still_serves::<R>(addr).await;
 }

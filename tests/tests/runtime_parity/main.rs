@@ -83,4 +83,6 @@ on_both_runtimes!(
     advisory_cve_2022_21676_an_invalid_websocket_frame_closes_cleanly,
     advisory_cve_2022_41940_a_reset_around_an_upgrade_is_survived,
     advisory_cve_2023_31125_upgrades_for_other_transports_are_refused,
+    advisory_ws_cve_2024_37890_too_many_headers_are_refused,
+    advisory_ws_cve_2021_32640_a_long_subprotocol_header_costs_nothing,
 );

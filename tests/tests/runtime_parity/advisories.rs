@@ -107,14 +107,20 @@ fn read_response(s: &mut TcpStream) -> String {
     head + &String::from_utf8_lossy(&body)
 }
 
+/// A WebSocket upgrade request for `target`, with the extra header lines `extra` (each ending
+/// in CRLF).
+fn upgrade_request(target: &str, extra: &str) -> String {
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
 /// Opens a WebSocket session by hand: the socket, after the 101 and the open packet's frame.
 fn raw_websocket(addr: SocketAddr) -> TcpStream {
     let mut s = connect(addr);
-    s.write_all(
-        b"GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
-          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .unwrap();
+    let request = upgrade_request("/engine.io/?EIO=4&transport=websocket", "");
+    s.write_all(request.as_bytes()).unwrap();
     let mut got = Vec::new();
     let mut b = [0u8; 1];
     while !got.ends_with(b"\r\n\r\n") {
@@ -202,12 +208,8 @@ pub async fn advisory_cve_2022_41940_a_reset_around_an_upgrade_is_survived<R: Te
             format!("/engine.io/?EIO=4&transport=websocket&sid={sid}"),
         ] {
             let mut s = connect(addr);
-            write!(
-                s,
-                "GET {target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            )
-            .unwrap();
+            s.write_all(upgrade_request(&target, "").as_bytes())
+                .unwrap();
             reset(s);
             let mut s = connect(addr);
             write!(
@@ -254,12 +256,8 @@ pub async fn advisory_cve_2023_31125_upgrades_for_other_transports_are_refused<R
             "/engine.io/?EIO=4".to_owned(),
         ] {
             let mut s = connect(addr);
-            write!(
-                s,
-                "GET {target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            )
-            .unwrap();
+            s.write_all(upgrade_request(&target, "").as_bytes())
+                .unwrap();
             answers.push((target, read_response(&mut s)));
         }
         answers
@@ -285,15 +283,10 @@ pub async fn advisory_ws_cve_2024_37890_too_many_headers_are_refused<R: TestRunt
     let (engine, addr) = echo_server::<R>().await;
     let answer = blocking::<R, _>(move || {
         let mut s = connect(addr);
-        let mut request = String::from(
-            "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-             Sec-WebSocket-Version: 13\r\n",
-        );
-        for i in 0..2000 {
-            request.push_str(&format!("X-Filler-{i}: {i}\r\n"));
-        }
-        request.push_str("\r\n");
+        let filler: String = (0..2000)
+            .map(|i| format!("X-Filler-{i}: {i}\r\n"))
+            .collect();
+        let request = upgrade_request("/engine.io/?EIO=4&transport=websocket", &filler);
         let _ = s.write_all(request.as_bytes());
         read_to_close(&mut s)
     })
@@ -313,13 +306,9 @@ pub async fn advisory_ws_cve_2021_32640_a_long_subprotocol_header_costs_nothing<
     let head = blocking::<R, _>(move || {
         let mut s = connect(addr);
         let spaces = " ".repeat(60_000);
-        write!(
-            s,
-            "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: b{spaces}x\r\n\r\n"
-        )
-        .unwrap();
+        let protocol = format!("Sec-WebSocket-Protocol: b{spaces}x\r\n");
+        let request = upgrade_request("/engine.io/?EIO=4&transport=websocket", &protocol);
+        s.write_all(request.as_bytes()).unwrap();
         let mut got = Vec::new();
         let mut b = [0u8; 1];
         while !got.ends_with(b"\r\n\r\n") {

@@ -42,8 +42,7 @@ struct State {
     /// Ready for the network.
     ready_out: BytesMut,
     /// Why reading failed (after what was ready has been read).
-    failed: Option<io::ErrorKind>,
-    failure: Option<String>,
+    failed: Option<(io::ErrorKind, String)>,
     eof: bool,
     max_message: usize,
 }
@@ -62,16 +61,7 @@ impl<T> DeflateIo<T> {
         max_message: usize,
     ) -> DeflateIo<T> {
         let mut state = State::new(Role::Server, max_message);
-        state.codec = Some((
-            Inflater::new(Role::Server, agreed.client_no_context_takeover, max_message),
-            Deflater::new(
-                Role::Server,
-                agreed.server_no_context_takeover,
-                config.threshold,
-                config.level,
-            )
-            .with_window_bits(agreed.server_window_bits),
-        ));
+        state.codec = Some(codec(Role::Server, config, agreed, max_message));
         DeflateIo {
             inner,
             state: Some(Box::new(state)),
@@ -123,7 +113,6 @@ impl State {
             raw_out: BytesMut::new(),
             ready_out: BytesMut::new(),
             failed: None,
-            failure: None,
             eof: false,
             max_message,
         }
@@ -145,19 +134,7 @@ impl State {
             let head = self.raw_in.split_to(end);
             match agreed_in_head(&config, &head) {
                 Ok(Some(agreed)) => {
-                    self.codec = Some((
-                        Inflater::new(
-                            Role::Client,
-                            agreed.server_no_context_takeover,
-                            self.max_message,
-                        ),
-                        Deflater::new(
-                            Role::Client,
-                            agreed.client_no_context_takeover,
-                            config.threshold,
-                            config.level,
-                        ),
-                    ));
+                    self.codec = Some(codec(Role::Client, &config, agreed, self.max_message));
                 }
                 Ok(None) => {}
                 Err(e) => self.fail(io::ErrorKind::InvalidData, e),
@@ -198,18 +175,40 @@ impl State {
 
     fn fail(&mut self, kind: io::ErrorKind, why: String) {
         if self.failed.is_none() {
-            self.failed = Some(kind);
-            self.failure = Some(why);
+            self.failed = Some((kind, why));
         }
     }
 
     fn error(&self) -> Option<io::Error> {
-        let kind = self.failed?;
-        Some(io::Error::new(
-            kind,
-            self.failure.clone().unwrap_or_default(),
-        ))
+        let (kind, why) = self.failed.as_ref()?;
+        Some(io::Error::new(*kind, why.clone()))
     }
+}
+
+/// The codec of one end for what was agreed: its inflater follows the peer's context
+/// setting, its deflater its own (and, at the server, the agreed window).
+fn codec(
+    role: Role,
+    config: &DeflateConfig,
+    agreed: Agreed,
+    max_message: usize,
+) -> (Inflater, Deflater) {
+    let (peer_resets, own_resets, bits) = match role {
+        Role::Server => (
+            agreed.client_no_context_takeover,
+            agreed.server_no_context_takeover,
+            agreed.server_window_bits,
+        ),
+        Role::Client => (
+            agreed.server_no_context_takeover,
+            agreed.client_no_context_takeover,
+            15,
+        ),
+    };
+    (
+        Inflater::new(role, peer_resets, max_message),
+        Deflater::new(role, own_resets, config.threshold, config.level).with_window_bits(bits),
+    )
 }
 
 /// The server's answer to our offer, from the raw `101` head.

@@ -245,7 +245,7 @@ fn answer(shared: &Shared, request: Request<()>, body: Bytes) -> Response<Bytes>
             }
             Route::Session { sid, request } => {
                 let Some(e) = state.sessions.get_mut(&sid) else {
-                    return state.server.unknown_session(&request);
+                    return state.server.unknown_session(now, sid, &request);
                 };
                 e.waiting.insert(id, tx);
                 e.bodies.insert(id, body);

@@ -75,6 +75,11 @@ pub struct ServerConfig {
     pub close_timeout: Duration,
     /// How often a parked GET is answered with a noop while an upgrade is under way (100 ms).
     pub upgrade_noop_interval: Duration,
+    /// A prefix before every session id the server generates (default none), naming this
+    /// node so that a load balancer routes a session's requests by their `sid` (see
+    /// [`SidPrefix`](crate::SidPrefix)). Ids from the host's own generator
+    /// (`generate_id`) are taken as they are.
+    pub sid_prefix: Option<crate::SidPrefix>,
     /// Seed for session ids; `None` means the host supplies entropy (the runtime adapters
     /// seed from the OS). Simulations set it to replay exactly.
     pub seed: Option<u64>,
@@ -104,6 +109,7 @@ impl Default for ServerConfig {
             packet_events: false,
             close_timeout: Duration::from_secs(30),
             upgrade_noop_interval: Duration::from_millis(100),
+            sid_prefix: None,
             seed: None,
         }
     }

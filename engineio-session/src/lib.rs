@@ -39,5 +39,5 @@ pub use server::{
     Event, HandshakeRequest, Input, Refusal, ReqId, RequestHead, RequestKind, Route, Server,
     ServerEvent, Session, SessionRequest, Transmit, Verdict,
 };
-pub use sid::{InvalidSid, RandomSids, Sid, SidGenerator};
+pub use sid::{InvalidSid, InvalidSidPrefix, RandomSids, Sid, SidGenerator, SidPrefix};
 pub use time::Instant;

@@ -67,6 +67,76 @@ impl fmt::Display for Sid {
     }
 }
 
+/// A prefix put before every generated session id: 1 to [`SidPrefix::MAX_LEN`] characters
+/// from the sid's set (`A-Z a-z 0-9 - _`). Naming the node in the sid lets a load balancer (or
+/// a cluster's other nodes) tell from any request which node owns its session, with no cookie
+/// and no shared state: `n1-` before `lv_VI97HAXpY6yYWAAAC` gives `n1-lv_VI97HAXpY6yYWAAAC`,
+/// which HAProxy's `url_param(sid) -m beg n1-` or nginx's `map $arg_sid` routes.
+///
+/// ```
+/// use engineio_session::{Sid, SidPrefix};
+/// let prefix = SidPrefix::new("n1-").unwrap();
+/// let sid = prefix.apply(Sid::new("lv_VI97HAXpY6yYWAAAC").unwrap());
+/// assert_eq!(sid.as_str(), "n1-lv_VI97HAXpY6yYWAAAC");
+/// assert!(SidPrefix::new("a.b").is_err());
+/// assert!(SidPrefix::new("thirteen-long").is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SidPrefix(Sid);
+
+/// A string that cannot be a [`SidPrefix`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a sid prefix is 1 to 12 characters from A-Z a-z 0-9 - _")]
+pub struct InvalidSidPrefix;
+
+impl SidPrefix {
+    /// The longest prefix, in bytes: with the 20 characters of a [`RandomSids`] id, a
+    /// prefixed id still fits [`Sid::MAX_LEN`].
+    pub const MAX_LEN: usize = 12;
+
+    /// Validates `prefix`.
+    pub fn new(prefix: &str) -> Result<SidPrefix, InvalidSidPrefix> {
+        if prefix.len() > SidPrefix::MAX_LEN {
+            return Err(InvalidSidPrefix);
+        }
+        Sid::new(prefix)
+            .map(SidPrefix)
+            .map_err(|_| InvalidSidPrefix)
+    }
+
+    /// The prefix as text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// `sid` with the prefix before it. What does not fit [`Sid::MAX_LEN`] is cut from the
+    /// end of `sid` (never the case for ids of [`RandomSids`], 20 characters).
+    pub fn apply(&self, sid: Sid) -> Sid {
+        let p = usize::from(self.0.len);
+        let n = usize::from(sid.len).min(Sid::MAX_LEN - p);
+        let mut buf = [0; Sid::MAX_LEN];
+        buf[..p].copy_from_slice(&self.0.buf[..p]);
+        buf[p..p + n].copy_from_slice(&sid.buf[..n]);
+        Sid {
+            len: (p + n) as u8,
+            buf,
+        }
+    }
+}
+
+impl fmt::Debug for SidPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::str::FromStr for SidPrefix {
+    type Err = InvalidSidPrefix;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SidPrefix::new(s)
+    }
+}
+
 /// Makes session ids. The server calls it once per handshake; ids must be unguessable when
 /// they guard anything (a sid is the only credential of a polling request).
 pub trait SidGenerator: Send {

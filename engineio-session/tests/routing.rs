@@ -201,7 +201,7 @@ fn requests_with_a_sid_go_to_the_session_or_are_code_1() {
     assert_eq!(sid, Sid::new("abc_DEF-123").unwrap());
     assert_eq!(request.kind(), RequestKind::Get);
     // The host has no session with that sid: code 1.
-    let r = s.unknown_session(&request);
+    let r = s.unknown_session(Instant::ZERO, sid, &request);
     assert_eq!((r.status().as_u16(), error_code(&r)), (400, 1));
     assert_eq!(r.body(), r#"{"code":1,"message":"Session ID unknown"}"#);
     // Sids that cannot be ours (`__proto__` is fine as a sid shape but unknown to any host;
@@ -450,4 +450,147 @@ fn seeded_sids_replay_and_custom_generators_plug_in() {
             .as_str(),
         "node1-1"
     );
+}
+
+#[test]
+fn a_sid_prefix_leads_every_generated_sid_and_routes() {
+    let prefix = engineio_session::SidPrefix::new("n2-").unwrap();
+    let mut s = Server::new(ServerConfig {
+        sid_prefix: Some(prefix),
+        seed: Some(3),
+        ..ServerConfig::default()
+    });
+    let mut unprefixed = server();
+    for i in 0..50 {
+        let Route::Handshake(hs) = route(&mut s, "GET", "/engine.io/?EIO=4&transport=polling", &[])
+        else {
+            panic!()
+        };
+        let (sid, mut session) = s
+            .accept(Instant::ZERO, hs, ReqId(i), Verdict::Allow)
+            .unwrap();
+        // The random part is the one an unprefixed server with the same seed generates.
+        let Route::Handshake(hs) = route(
+            &mut unprefixed,
+            "GET",
+            "/engine.io/?EIO=4&transport=polling",
+            &[],
+        ) else {
+            panic!()
+        };
+        let (plain, _) = unprefixed
+            .accept(Instant::ZERO, hs, ReqId(i), Verdict::Allow)
+            .unwrap();
+        assert_eq!(sid.as_str(), format!("n2-{plain}"));
+        let Some(Transmit::Respond { response, .. }) = session.poll_transmit() else {
+            panic!()
+        };
+        assert!(response
+            .body()
+            .starts_with(format!("0{{\"sid\":\"n2-{plain}\"").as_bytes()));
+        // A request of that session is routed to it by its sid.
+        let r = route(
+            &mut s,
+            "GET",
+            &format!("/engine.io/?EIO=4&transport=polling&sid={sid}"),
+            &[],
+        );
+        assert!(
+            matches!(r, Route::Session { sid: routed, .. } if routed == sid),
+            "{r:?}"
+        );
+    }
+    // The longest prefix still leaves the whole random part.
+    let long = engineio_session::SidPrefix::new("abcdefghijk-").unwrap();
+    let sid = long.apply(Sid::new("lv_VI97HAXpY6yYWAAAC").unwrap());
+    assert_eq!(sid.as_str(), "abcdefghijk-lv_VI97HAXpY6yYWAAAC");
+    for bad in ["", "n 1", "n1.", "thirteen-long", "é"] {
+        assert!(engineio_session::SidPrefix::new(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn a_late_post_of_a_session_the_server_closed_gets_ok_for_a_ping_timeout() {
+    use engineio_session::CloseReason;
+    let mut s = Server::new(ServerConfig {
+        ping_timeout: ms(1000),
+        seed: Some(3),
+        ..ServerConfig::default()
+    });
+    let post = |s: &mut Server, sid: &str| {
+        let Route::Session { sid, request } = route(
+            s,
+            "POST",
+            &format!("/engine.io/?EIO=4&transport=polling&sid={sid}"),
+            &[],
+        ) else {
+            panic!()
+        };
+        (sid, request)
+    };
+    let get = |s: &mut Server, sid: &str| {
+        let Route::Session { sid, request } = route(
+            s,
+            "GET",
+            &format!("/engine.io/?EIO=4&transport=polling&sid={sid}"),
+            &[],
+        ) else {
+            panic!()
+        };
+        (sid, request)
+    };
+    let status = |r: http::Response<bytes::Bytes>| (r.status().as_u16(), r.into_body());
+    // Closed by the server on polling: a late POST is taken, a GET is not.
+    for reason in [CloseReason::ServerShuttingDown, CloseReason::ForcedClose] {
+        let name = format!("closed{}", reason.as_str().len());
+        s.session_ended(at(0), Sid::new(&name).unwrap(), reason, Transport::Polling);
+        let (sid, req) = post(&mut s, &name);
+        assert_eq!(
+            status(s.unknown_session(at(999), sid, &req)),
+            (200, bytes::Bytes::from("ok"))
+        );
+        let (sid, req) = get(&mut s, &name);
+        assert_eq!(s.unknown_session(at(999), sid, &req).status(), 400);
+        // Not after the ping timeout.
+        let (sid, req) = post(&mut s, &name);
+        assert_eq!(s.unknown_session(at(1000), sid, &req).status(), 400);
+    }
+    // Closed by the client or the network, or on WebSocket: the reference's 400.
+    s.session_ended(
+        at(0),
+        Sid::new("gone").unwrap(),
+        CloseReason::TransportClose,
+        Transport::Polling,
+    );
+    s.session_ended(
+        at(0),
+        Sid::new("pingto").unwrap(),
+        CloseReason::PingTimeout,
+        Transport::Polling,
+    );
+    s.session_ended(
+        at(0),
+        Sid::new("ws").unwrap(),
+        CloseReason::ServerShuttingDown,
+        Transport::Websocket,
+    );
+    for name in ["gone", "pingto", "ws", "never"] {
+        let (sid, req) = post(&mut s, name);
+        let r = s.unknown_session(at(1), sid, &req);
+        assert_eq!((r.status().as_u16(), error_code(&r)), (400, 1), "{name}");
+    }
+    // Bounded: the oldest is forgotten first.
+    for i in 0..=Server::MAX_LINGERING {
+        let sid = Sid::new(&format!("s{i}")).unwrap();
+        s.session_ended(
+            at(2),
+            sid,
+            CloseReason::ServerShuttingDown,
+            Transport::Polling,
+        );
+    }
+    let (sid, req) = post(&mut s, "s0");
+    assert_eq!(s.unknown_session(at(3), sid, &req).status(), 400);
+    let (sid, req) = post(&mut s, "s1");
+    assert_eq!(s.unknown_session(at(3), sid, &req).status(), 200);
 }

@@ -2,7 +2,7 @@
 //!
 //! cargo run --release -p engineio-smol --example echo -- --addr 127.0.0.1:3000 [--path /engine.io/]
 //!     [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3]
-//!     [--cors-origin ORIGIN]
+//!     [--cors-origin ORIGIN] [--deflate] [--node NAME] [--sid-prefix PREFIX] [--cookie NAME]
 //!
 //! The command line and the per-session loop are shared with engineio-tokio's `echo`.
 //! SIGINT or SIGTERM shuts the server down gracefully.
@@ -17,10 +17,12 @@ use futures_util::StreamExt;
 mod common;
 
 fn main() -> std::io::Result<()> {
+    // Logs (RUST_LOG) go to stderr: stdout says where the server listens.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let (addr, config) = common::args();
+    let common::Args { addr, config, node } = common::args();
     smol::block_on(async {
         let mut signals =
             async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])?;
@@ -30,7 +32,7 @@ fn main() -> std::io::Result<()> {
         let server = smol::spawn(engineio_smol::serve(listener, engine.clone()));
         let accept = async {
             while let Some(socket) = connections.accept().await {
-                smol::spawn(common::echo(socket)).detach();
+                smol::spawn(common::echo(socket, node.clone())).detach();
             }
         };
         // Until a signal (or the server goes away).

@@ -2,7 +2,7 @@
 //!
 //! cargo run --release -p engineio-tokio --example echo -- --addr 127.0.0.1:3000 [--path /engine.io/]
 //!     [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES] [--allow-eio3]
-//!     [--cors-origin ORIGIN]
+//!     [--cors-origin ORIGIN] [--deflate] [--node NAME] [--sid-prefix PREFIX] [--cookie NAME]
 //!
 //! The command line and the per-session loop are shared with engineio-smol's `echo`.
 
@@ -15,17 +15,19 @@ mod common;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // Logs (RUST_LOG) go to stderr: stdout says where the server listens.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let (addr, config) = common::args();
+    let common::Args { addr, config, node } = common::args();
     let (engine, mut connections) = EngineIo::new(config);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
     let server = tokio::spawn(engineio_tokio::serve(listener, engine.clone()));
     let accept = async {
         while let Some(socket) = connections.accept().await {
-            tokio::spawn(common::echo(socket));
+            tokio::spawn(common::echo(socket, node.clone()));
         }
     };
     tokio::select! {

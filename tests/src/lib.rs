@@ -43,7 +43,9 @@
 //! | `echo` | `ENGINEIO_ECHO_BIN` ([`ECHO_BIN_ENV`]) | `ENGINEIO_SMOL_ECHO_BIN` ([`SMOL_ECHO_BIN_ENV`]) |
 //! | `echo-client` | `ENGINEIO_ECHO_CLIENT_BIN` ([`ECHO_CLIENT_BIN_ENV`]) | `ENGINEIO_SMOL_ECHO_CLIENT_BIN` ([`SMOL_ECHO_CLIENT_BIN_ENV`]) |
 
+mod balancer;
 mod clients;
+mod fleet;
 mod install;
 mod messages;
 mod process;
@@ -51,7 +53,9 @@ mod python;
 mod runtime;
 mod servers;
 
+pub use balancer::{Balancer, Recipe, HAPROXY_ENV, NGINX_ENV};
 pub use clients::{run_echo_session, ClientPeer, EchoSession, Expect, SessionReport, PEER_TIMEOUT};
+pub use fleet::{Fleet, ProcessFleet, FLEET_TIMEOUT};
 pub use messages::{check_echoes, generate_messages, EchoRules, EchoStats, MessageRules, Msg};
 pub use process::{LineProcess, PEER_STDERR_ENV};
 pub use python::{

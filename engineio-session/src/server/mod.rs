@@ -221,6 +221,9 @@ pub struct Server {
     sids: Box<dyn SidGenerator>,
     shutting_down: bool,
     events: std::collections::VecDeque<ServerEvent>,
+    /// Polling sessions this server closed lately (see [`Server::session_ended`]), oldest
+    /// first, at most [`Server::MAX_LINGERING`].
+    lingering: std::collections::VecDeque<(Sid, Instant)>,
 }
 
 impl std::fmt::Debug for Server {
@@ -248,6 +251,7 @@ impl Server {
             sids: Box::new(sids),
             shutting_down: false,
             events: Default::default(),
+            lingering: Default::default(),
         }
     }
 
@@ -409,7 +413,13 @@ impl Server {
                 h,
             ));
         }
-        let sid = sid.unwrap_or_else(|| self.sids.generate());
+        let sid = sid.unwrap_or_else(|| {
+            let sid = self.sids.generate();
+            match &self.config.sid_prefix {
+                Some(prefix) => prefix.apply(sid),
+                None => sid,
+            }
+        });
         let cookie = self
             .config
             .cookie
@@ -424,8 +434,67 @@ impl Server {
         Ok((sid, session))
     }
 
-    /// The answer for a request routed to a session that does not live here (code 1).
-    pub fn unknown_session(&mut self, request: &SessionRequest) -> Response<Bytes> {
+    /// Most sessions remembered by [`session_ended`](Self::session_ended).
+    pub const MAX_LINGERING: usize = 1024;
+
+    /// Tells the server that session `sid` has ended, for `reason`, on `transport`. A polling
+    /// session that the server closed (the application's close, or shutdown: the close packet
+    /// went, or goes, out on a GET) is remembered for `ping_timeout`: a POST of it that was
+    /// already on its way gets `ok` from [`unknown_session`](Self::unknown_session) instead
+    /// of "Session ID unknown", so the client sees only the clean close (the reference
+    /// answers 400 there, and its client reports a transport error before the close). At
+    /// most [`MAX_LINGERING`](Self::MAX_LINGERING) are remembered; hosts that never call
+    /// this keep the reference's answer.
+    pub fn session_ended(
+        &mut self,
+        now: Instant,
+        sid: Sid,
+        reason: crate::CloseReason,
+        transport: Transport,
+    ) {
+        use crate::CloseReason::{ForcedClose, ServerShuttingDown};
+        if transport != Transport::Polling || !matches!(reason, ForcedClose | ServerShuttingDown) {
+            return;
+        }
+        self.expire(now);
+        if self.lingering.len() == Self::MAX_LINGERING {
+            self.lingering.pop_front();
+        }
+        self.lingering.push_back((sid, now));
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let ttl = self.config.ping_timeout;
+        while let Some(&(_, at)) = self.lingering.front() {
+            if now - at < ttl {
+                break;
+            }
+            self.lingering.pop_front();
+        }
+    }
+
+    /// The answer for a request routed to session `sid`, which does not live here: code 1
+    /// ("Session ID unknown"), or `ok` for a POST of a polling session this server closed
+    /// lately (see [`session_ended`](Self::session_ended)).
+    pub fn unknown_session(
+        &mut self,
+        now: Instant,
+        sid: Sid,
+        request: &SessionRequest,
+    ) -> Response<Bytes> {
+        if matches!(request.kind, RequestKind::Post { .. }) {
+            self.expire(now);
+            if self.lingering.iter().any(|(s, _)| *s == sid) {
+                let mut h = self.cors_headers(request.origin.as_ref());
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=UTF-8"),
+                );
+                let (name, value) = headers::CACHE_CONTROL;
+                h.insert(name, value);
+                return headers::response(StatusCode::OK, h, Bytes::from_static(b"ok"));
+            }
+        }
         self.error(
             ErrorCode::UnknownSid,
             "UNKNOWN_SID",

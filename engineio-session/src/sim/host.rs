@@ -200,7 +200,7 @@ impl Sim {
                 self.host.reqs.insert(id, entry);
                 let Some(mut hs) = self.host.sessions.remove(&sid) else {
                     trace!(self, "srv R{} from c{c} L{link}: unknown sid", id.0);
-                    let resp = self.host.server.unknown_session(&request);
+                    let resp = self.host.server.unknown_session(self.now, sid, &request);
                     return self.host_respond(None, id, resp);
                 };
                 trace!(

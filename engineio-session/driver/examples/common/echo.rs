@@ -3,25 +3,46 @@
 //! arguments and behave the same.
 //!
 //! echo --addr HOST:PORT [--path /engine.io/] [--ping-interval MS] [--ping-timeout MS]
-//!     [--max-payload BYTES] [--allow-eio3] [--cors-origin ORIGIN]
+//!     [--max-payload BYTES] [--allow-eio3] [--cors-origin ORIGIN] [--deflate]
+//!     [--node NAME] [--sid-prefix PREFIX] [--cookie NAME]
+//!
+//! For running several nodes behind a load balancer: `--node NAME` answers the text message
+//! `__node` with `NAME` (instead of echoing it), so a client can tell which node serves it;
+//! `--sid-prefix PREFIX` puts `PREFIX` before every session id (a balancer then routes by the
+//! `sid` parameter); `--cookie NAME` sets the sticky cookie `NAME=<sid>` on every handshake
+//! (the reference's `cookie` option, for HAProxy's `cookie NAME prefix`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use engineio_driver::session::{CorsConfig, CorsOrigin, DeflateConfig};
+use engineio_driver::proto::Message;
+use engineio_driver::session::{CookieConfig, CorsConfig, CorsOrigin, DeflateConfig, SidPrefix};
 use engineio_driver::{ServerConfig, Socket, SocketEvent};
 
 fn usage() -> ! {
     eprintln!(
         "usage: echo --addr HOST:PORT [--path P] [--ping-interval MS] [--ping-timeout MS] \
-         [--max-payload BYTES] [--allow-eio3] [--cors-origin ORIGIN] [--deflate]"
+         [--max-payload BYTES] [--allow-eio3] [--cors-origin ORIGIN] [--deflate] [--node NAME] \
+         [--sid-prefix PREFIX] [--cookie NAME]"
     );
     std::process::exit(2)
 }
 
+/// The command line.
+pub struct Args {
+    /// Where to listen.
+    pub addr: String,
+    /// The server's configuration.
+    pub config: ServerConfig,
+    /// The node's name, the answer to `__node`.
+    pub node: Option<Arc<str>>,
+}
+
 /// The address to listen on and the server's configuration, from the command line.
-pub fn args() -> (String, ServerConfig) {
+pub fn args() -> Args {
     let mut addr = String::from("127.0.0.1:3000");
     let mut config = ServerConfig::default();
+    let mut node = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
@@ -39,6 +60,21 @@ pub fn args() -> (String, ServerConfig) {
             "--max-payload" => config.max_payload = value().parse().unwrap_or_else(|_| usage()),
             "--allow-eio3" => config.allow_eio3 = true,
             "--deflate" => config.per_message_deflate = Some(DeflateConfig::default()),
+            "--node" => node = Some(Arc::from(value())),
+            "--sid-prefix" => {
+                config.sid_prefix = Some(value().parse().unwrap_or_else(
+                    |e: <SidPrefix as std::str::FromStr>::Err| {
+                        eprintln!("{e}");
+                        usage()
+                    },
+                ))
+            }
+            "--cookie" => {
+                config.cookie = Some(CookieConfig {
+                    name: value(),
+                    ..CookieConfig::default()
+                })
+            }
             "--cors-origin" => {
                 let origin = value();
                 config.cors = Some(CorsConfig {
@@ -54,13 +90,19 @@ pub fn args() -> (String, ServerConfig) {
             _ => usage(),
         }
     }
-    (addr, config)
+    Args { addr, config, node }
 }
 
-/// Sends every message back on its session, text as text, binary as binary.
-pub async fn echo(mut socket: Socket) {
+/// Sends every message back on its session, text as text, binary as binary; with a node
+/// name, answers `__node` with it.
+pub async fn echo(mut socket: Socket, node: Option<Arc<str>>) {
     while let Some(event) = socket.recv().await {
-        if let SocketEvent::Message(m) = event {
+        if let SocketEvent::Message(mut m) = event {
+            if let (Some(name), Message::Text(t)) = (&node, &m) {
+                if t.as_str() == "__node" {
+                    m = Message::from(name.to_string());
+                }
+            }
             if socket.send(m).await.is_err() {
                 break;
             }

@@ -230,10 +230,6 @@ impl<R: Runtime> EngineIo<R> {
         *self.shared.stopping.borrow()
     }
 
-    pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
-        self.shared.stopping.subscribe()
-    }
-
     pub(crate) fn drained(&self) -> watch::Receiver<bool> {
         self.shared.drained.subscribe()
     }
@@ -297,8 +293,12 @@ impl<R: Runtime> EngineIo<R> {
             let head = engineio_session::RequestHead::from(&req);
             self.shared.server_into(events.as_deref_mut()).route(head)
         };
-        let refuse = |events: Option<&mut Vec<ServerEvent>>, request: &SessionRequest| {
-            let r = self.shared.server_into(events).unknown_session(request);
+        let refuse = |events: Option<&mut Vec<ServerEvent>>, sid, request: &SessionRequest| {
+            let now = self.shared.clock.now();
+            let r = self
+                .shared
+                .server_into(events)
+                .unknown_session(now, sid, request);
             (Handled::Response(r), None)
         };
         match route {
@@ -310,7 +310,7 @@ impl<R: Runtime> EngineIo<R> {
             }
             Route::Session { sid, request } => {
                 let Some(core) = self.shared.sessions().get(&sid).map(|s| s.core.clone()) else {
-                    return refuse(events, &request);
+                    return refuse(events, sid, &request);
                 };
                 let upgrade = match request.kind() {
                     RequestKind::WebSocket => {
@@ -338,7 +338,7 @@ impl<R: Runtime> EngineIo<R> {
                     },
                 }));
                 if core.deliver(cmd).await.is_err() {
-                    return refuse(events, &fallback);
+                    return refuse(events, sid, &fallback);
                 }
                 let mut guard = AbortGuard {
                     core,
@@ -361,7 +361,7 @@ impl<R: Runtime> EngineIo<R> {
                         }
                         (Handled::Response(r), Some(false))
                     }
-                    Err(_) => refuse(events, &fallback),
+                    Err(_) => refuse(events, sid, &fallback),
                 }
             }
         }

@@ -15,9 +15,12 @@ use crate::runtime::{timeout_at, HyperTimer, Listener, Runtime};
 const CONNECTION_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves `engine` on `listener` (HTTP/1.1 with upgrades), 404 for other paths, until
-/// [`EngineIo::shutdown`] is called: it then stops accepting, and open connections stay up
-/// until the sessions have ended (so polling clients can fetch their close packet), then
-/// finish their current exchange. Returns once every connection has closed.
+/// [`EngineIo::shutdown`] has ended every session. While the sessions drain, connections are
+/// still accepted: a polling client fetches its close packet with a GET that a load balancer
+/// may send on a new connection, and a new handshake gets 503 (which a balancer retries on
+/// another node). Once the sessions have ended, the listener is closed (new connections are
+/// refused) and open connections finish their current exchange. Returns once every
+/// connection has closed.
 pub async fn serve<R: Runtime, L: Listener>(
     listener: L,
     engine: EngineIo<R>,
@@ -42,14 +45,14 @@ where
     ResBody::Error: Into<crate::BoxError>,
 {
     let rt = engine.shared.clock.runtime().clone();
-    let mut stopping = engine.stopping();
+    let mut drained = engine.drained();
     let header_read_timeout = engine.shared.header_read_timeout;
     // Every connection task holds a sender: the channel closes when the last one ends.
     let (live, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         let accepted = {
             let accept = std::pin::pin!(listener.accept());
-            let stop = std::pin::pin!(stopped(&mut stopping));
+            let stop = std::pin::pin!(stopped(&mut drained));
             match select(accept, stop).await {
                 Either::Left((r, _)) => r,
                 Either::Right(_) => break,
@@ -89,6 +92,8 @@ where
             }
         });
     }
+    // Refuse new connections from now on: a balancer tries another node at once.
+    drop(listener);
     drop(live);
     // Connections end once the sessions have drained (and have then finished their current
     // exchange): a process may exit after this without cutting off a close packet.

@@ -174,6 +174,12 @@ impl<R: Runtime> Task<R> {
         // queued events.
         self.core.report_closed();
         self.core.end();
+        // Before it leaves the map: a POST still waiting for this session's answer is then
+        // answered as one that comes late (`ok` after the server's own close).
+        let now = self.shared.clock.now();
+        self.shared
+            .server()
+            .session_ended(now, sid, reason, transport);
         self.shared.remove(sid);
         tracing::debug!(%sid, reason = reason.as_str(), "session closed");
     }

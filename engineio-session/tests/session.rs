@@ -826,3 +826,33 @@ fn responses_can_be_capped_in_packets() {
     assert_eq!(h.packets(get).unwrap(), [Packet::text("3")]);
     assert!(h.events.contains(&Event::Flushed { last: SendId(2) }));
 }
+
+#[test]
+fn a_post_that_comes_after_the_servers_own_close_is_taken() {
+    // Closed by the application or by shutdown, on polling: the close packet goes to the
+    // parked GET, and a POST the client sent meanwhile gets `ok`, not "Session ID unknown".
+    for shutdown in [false, true] {
+        let mut h = Host::polling(ServerConfig::default());
+        let get = h.get();
+        if shutdown {
+            h.session.shutdown(at(10));
+        } else {
+            h.session.close(at(10));
+        }
+        h.drain();
+        assert_eq!(h.packets(get).unwrap(), [Packet::Close]);
+        assert!(h.session.is_closed());
+        let late = h.post(b"3");
+        let r = h.response(late).unwrap();
+        assert_eq!((r.status().as_u16(), r.body().as_ref()), (200, &b"ok"[..]));
+        // A GET is not: the close packet went out already.
+        let again = h.get();
+        assert_eq!(error_code(&h.response(again).unwrap()), 1);
+    }
+    // Closed by the client (or the network): the reference's 400 for a POST.
+    let mut h = Host::polling(ServerConfig::default());
+    let _ = h.post(b"1");
+    assert_eq!(h.closed_events(), [CloseReason::TransportClose]);
+    let late = h.post(b"3");
+    assert_eq!(error_code(&h.response(late).unwrap()), 1);
+}

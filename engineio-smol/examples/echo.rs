@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use engineio_smol::EngineIo;
 use futures_util::future::select;
 use futures_util::StreamExt;
 
@@ -22,17 +21,17 @@ fn main() -> std::io::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let common::Args { addr, config, node } = common::args();
+    let args = common::args();
     smol::block_on(async {
         let mut signals =
             async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])?;
-        let (engine, mut connections) = EngineIo::new(config);
-        let listener = smol::net::TcpListener::bind(&addr).await?;
+        let (engine, mut connections) = args.builder::<engineio_smol::Smol>().build();
+        let listener = smol::net::TcpListener::bind(&args.addr).await?;
         println!("listening on http://{}", listener.local_addr()?);
         let server = smol::spawn(engineio_smol::serve(listener, engine.clone()));
         let accept = async {
             while let Some(socket) = connections.accept().await {
-                smol::spawn(common::echo(socket, node.clone())).detach();
+                smol::spawn(common::echo(socket, args.node.clone())).detach();
             }
         };
         // Until a signal (or the server goes away).

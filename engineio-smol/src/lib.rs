@@ -29,6 +29,9 @@ pub use engineio_driver::{
     ReadyState, RemoteAddr, RequestInfo, ResponseInfo, SendError, SendId, SendOptions,
     ServerConfig, Sid, Socket, SocketError, SocketEvent, SocketSender,
 };
+/// Several nodes without sticky sessions, on Redis (feature `cluster`; see `Builder::cluster`).
+#[cfg(feature = "cluster")]
+pub use engineio_driver::{ClusterConfig, ClusterError};
 
 /// The smol runtime, as the driver uses it: tasks on smol's global executor (or on an
 /// executor of yours, [`Smol::with_executor`]), `async-io` timers, `async-net` sockets.

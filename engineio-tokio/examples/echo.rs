@@ -8,8 +8,6 @@
 
 use std::time::Duration;
 
-use engineio_tokio::EngineIo;
-
 #[path = "../../engineio-session/driver/examples/common/echo.rs"]
 mod common;
 
@@ -20,14 +18,14 @@ async fn main() -> std::io::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let common::Args { addr, config, node } = common::args();
-    let (engine, mut connections) = EngineIo::new(config);
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let args = common::args();
+    let (engine, mut connections) = args.builder::<engineio_tokio::Tokio>().build();
+    let listener = tokio::net::TcpListener::bind(&args.addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
     let server = tokio::spawn(engineio_tokio::serve(listener, engine.clone()));
     let accept = async {
         while let Some(socket) = connections.accept().await {
-            tokio::spawn(common::echo(socket, node.clone()));
+            tokio::spawn(common::echo(socket, args.node.clone()));
         }
     };
     tokio::select! {

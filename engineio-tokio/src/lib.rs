@@ -25,6 +25,9 @@ pub use engineio_driver::{
     ReadyState, RemoteAddr, RequestInfo, ResponseInfo, SendError, SendId, SendOptions,
     ServerConfig, Sid, Socket, SocketError, SocketEvent, SocketSender,
 };
+/// Several nodes without sticky sessions, on Redis (feature `cluster`; see `Builder::cluster`).
+#[cfg(feature = "cluster")]
+pub use engineio_driver::{ClusterConfig, ClusterError};
 
 /// The Tokio runtime, as the driver uses it: `tokio::spawn`, `tokio::time` (so a paused
 /// test clock applies), `tokio::net`. Must be used from within a Tokio runtime.

@@ -114,9 +114,18 @@ impl Balancer {
     /// addresses (`127.0.0.1:3000` for itself, `127.0.0.1:3001` to `3003` for the nodes)
     /// replaced by a free port and `nodes`.
     pub fn start(recipe: Recipe, nodes: &[SocketAddr; 3]) -> Balancer {
+        Balancer::start_file(recipe.file(), nodes)
+    }
+
+    /// Starts the balancer of `file`, a configuration under `docs/several-nodes/` (nginx if
+    /// its name starts with `nginx`, else HAProxy), like [`start`](Self::start): for the
+    /// configurations whose nodes need more than [`Recipe::node_args`] (for instance
+    /// `haproxy-round-robin.cfg`, in front of a cluster).
+    pub fn start_file(file: &str, nodes: &[SocketAddr; 3]) -> Balancer {
+        let nginx = file.starts_with("nginx");
         let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../docs/several-nodes")
-            .join(recipe.file());
+            .join(file);
         let text = fs::read_to_string(&docs)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", docs.display()));
         let addr = free_addr();
@@ -129,16 +138,8 @@ impl Balancer {
                 .join("balancers")
                 .join(format!("{}-{}", std::process::id(), addr.port()));
         fs::create_dir_all(&dir).expect("a directory for the balancer");
-        let name = format!(
-            "{} ({})",
-            if recipe.is_nginx() {
-                "nginx"
-            } else {
-                "haproxy"
-            },
-            recipe.file()
-        );
-        let cmd = if recipe.is_nginx() {
+        let name = format!("{} ({file})", if nginx { "nginx" } else { "haproxy" });
+        let cmd = if nginx {
             fs::write(dir.join("engineio.conf"), text).expect("write the nginx site");
             for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
                 fs::create_dir_all(dir.join(t)).expect("nginx temp directory");

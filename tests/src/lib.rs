@@ -50,6 +50,7 @@ mod install;
 mod messages;
 mod process;
 mod python;
+mod redis_server;
 mod runtime;
 mod servers;
 
@@ -62,6 +63,7 @@ pub use python::{
     py_peers_root, python_bin, python_package_version, python_script, python_venv, PYTHON_ENV,
     PY_PEERS_DIR_ENV,
 };
+pub use redis_server::{RedisServer, REDIS_SERVER_ENV};
 pub use runtime::{
     Runtime, ECHO_BIN_ENV, ECHO_CLIENT_BIN_ENV, SMOL_ECHO_BIN_ENV, SMOL_ECHO_CLIENT_BIN_ENV,
 };

@@ -39,7 +39,8 @@ pub fn echo_client_bin(rt: Runtime) -> PathBuf {
 
 /// The executable of `example` of workspace package `package` (for instance
 /// `("engineio-tokio", "echo-client")`), built once per test process with
-/// `cargo build -p PACKAGE --example EXAMPLE` (debug profile, in its own target directory
+/// `cargo build -p PACKAGE --example EXAMPLE` (the bindings' with their `cluster` feature;
+/// debug profile, in its own target directory
 /// `examples-PACKAGE` under the tests' one). Cargo's own lock serializes test processes that
 /// build at the same time; after the first build this is a quick up-to-date check. Panics with cargo's
 /// output if the build fails (the next caller tries again).
@@ -73,8 +74,13 @@ fn build_example(package: &str, example: &str) -> PathBuf {
     // Both bindings have examples named `echo` and `echo-client`, and cargo puts an example at
     // `TARGET/debug/examples/NAME` whatever its package: one target directory per package,
     // so that one package's build never replaces the other's binary under a running test.
-    let out = Command::new(&cargo)
-        .args(["build", "--quiet", "-p", package, "--example", example])
+    let mut cmd = Command::new(&cargo);
+    cmd.args(["build", "--quiet", "-p", package, "--example", example]);
+    // The bindings' examples are built with the cluster on Redis (`echo --cluster`).
+    if matches!(package, "engineio-tokio" | "engineio-smol") {
+        cmd.args(["--features", "cluster"]);
+    }
+    let out = cmd
         .arg("--message-format=json-render-diagnostics")
         .arg("--target-dir")
         .arg(crate::target_dir().join(format!("examples-{package}")))

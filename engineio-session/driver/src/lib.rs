@@ -19,6 +19,8 @@
 
 mod client;
 mod clock;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod core;
 mod deflate;
 mod io;
@@ -30,6 +32,8 @@ mod websockets;
 mod ws;
 
 pub use client::{Client, ClientSender, ClientSocketEvent, ConnectError};
+#[cfg(feature = "cluster")]
+pub use cluster::{ClusterConfig, ClusterError};
 pub use engineio_session as session;
 pub use engineio_session::proto;
 pub use engineio_session::{

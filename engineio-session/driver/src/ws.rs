@@ -58,10 +58,19 @@ pub(crate) fn config(max_payload: usize) -> WebSocketConfig {
 /// the benchmark's `ws-16k`), so 4,096 it stays.
 const READ_BUFFER: usize = 4096;
 
+/// Where an accepted WebSocket's byte stream comes from.
+pub(crate) enum UpgradeSource {
+    /// hyper's connection, once the `101` is written.
+    Hyper(hyper::upgrade::OnUpgrade),
+    /// A WebSocket another node of the cluster relays.
+    #[cfg(feature = "cluster")]
+    Relay(crate::cluster::RelayIo),
+}
+
 /// The parts of an upgrade request the `101` needs, checked as RFC 6455 asks.
 pub(crate) struct Upgrade {
     pub(crate) key: HeaderValue,
-    pub(crate) on_upgrade: hyper::upgrade::OnUpgrade,
+    pub(crate) source: UpgradeSource,
     /// permessage-deflate, if offered and agreed: what, and the `101`'s answer.
     pub(crate) deflate: Option<Box<(DeflateConfig, Agreed, HeaderValue)>>,
 }
@@ -86,13 +95,27 @@ impl Upgrade {
         }
         match h.get(header::SEC_WEBSOCKET_KEY) {
             Some(key) if is_valid_key(key.as_bytes()) => {
+                let key = key.clone();
                 let deflate = deflate.and_then(|config| {
                     let (agreed, answer) = negotiate::accept(config, h)?;
                     Some(Box::new((*config, agreed, answer)))
                 });
+                #[cfg(feature = "cluster")]
+                let relayed = req
+                    .extensions_mut()
+                    .remove::<crate::cluster::RelayedUpgrade>()
+                    .and_then(|r| r.take());
+                #[cfg(feature = "cluster")]
+                if let Some(io) = relayed {
+                    return Ok(Upgrade {
+                        key,
+                        source: UpgradeSource::Relay(io),
+                        deflate,
+                    });
+                }
                 Ok(Upgrade {
-                    key: key.clone(),
-                    on_upgrade: hyper::upgrade::on(req),
+                    key,
+                    source: UpgradeSource::Hyper(hyper::upgrade::on(req)),
                     deflate,
                 })
             }

@@ -553,6 +553,13 @@ impl Session {
 
     fn on_request(&mut self, now: Instant, id: ReqId, r: SessionRequest) {
         if self.is_closed() {
+            if matches!(r.kind, RequestKind::Post { .. }) && self.closed_by_server_on_polling() {
+                // A POST that was on its way when the server closed the session: taken (as
+                // `Server::unknown_session` does once the session is gone), so the client
+                // sees only the close packet.
+                let response = self.ok_response(r.origin.as_ref());
+                return self.push(Transmit::Respond { req: id, response });
+            }
             return self.refuse(id, ErrorCode::UnknownSid, "UNKNOWN_SID", r.origin.as_ref());
         }
         if r.version != Some(self.version) {
@@ -669,18 +676,8 @@ impl Session {
             };
             return self.close_now(reason, detail, false);
         }
-        let mut h = self.cors(slot.origin.as_ref());
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=UTF-8"),
-        );
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
-        let (name, value) = headers::CACHE_CONTROL;
-        h.insert(name, value);
-        self.push(Transmit::Respond {
-            req: id,
-            response: headers::response(StatusCode::OK, h, Bytes::from_static(b"ok")),
-        });
+        let response = self.ok_response(slot.origin.as_ref());
+        self.push(Transmit::Respond { req: id, response });
         for p in packets {
             if self.is_closed() {
                 break;
@@ -1000,6 +997,29 @@ impl Session {
 
     /// Refuses request `id` with `code`; the session goes on. The response carries a
     /// [`Refusal`] for the host's `connection_error`.
+    /// The answer to a POST taken: `ok`.
+    fn ok_response(&self, origin: Option<&HeaderValue>) -> Response<Bytes> {
+        let mut h = self.cors(origin);
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=UTF-8"),
+        );
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
+        let (name, value) = headers::CACHE_CONTROL;
+        h.insert(name, value);
+        headers::response(StatusCode::OK, h, Bytes::from_static(b"ok"))
+    }
+
+    /// Whether the server closed this session (the application or shutdown) while it was
+    /// on polling: its close packet went to a GET, and a POST may still be on its way.
+    fn closed_by_server_on_polling(&self) -> bool {
+        self.transport == Transport::Polling
+            && matches!(
+                self.close_reason(),
+                Some(CloseReason::ForcedClose | CloseReason::ServerShuttingDown)
+            )
+    }
+
     fn refuse(
         &mut self,
         id: ReqId,

@@ -38,6 +38,11 @@ pub struct OurFleet {
 
 impl OurFleet {
     pub fn new() -> OurFleet {
+        // `RUST_LOG=engineio_driver=debug` shows why a session of ours failed.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()

@@ -11,6 +11,9 @@
 //! `--sid-prefix PREFIX` puts `PREFIX` before every session id (a balancer then routes by the
 //! `sid` parameter); `--cookie NAME` sets the sticky cookie `NAME=<sid>` on every handshake
 //! (the reference's `cookie` option, for HAProxy's `cookie NAME prefix`).
+//! `--cluster redis://HOST:PORT` (with `--node NAME`; the binding's `cluster` feature) makes
+//! the server a node of a cluster on Redis: any node serves any request, relaying those of
+//! other nodes' sessions, so a balancer needs no stickiness.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +26,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: echo --addr HOST:PORT [--path P] [--ping-interval MS] [--ping-timeout MS] \
          [--max-payload BYTES] [--allow-eio3] [--cors-origin ORIGIN] [--deflate] [--node NAME] \
-         [--sid-prefix PREFIX] [--cookie NAME]"
+         [--sid-prefix PREFIX] [--cookie NAME] [--cluster redis://HOST:PORT]"
     );
     std::process::exit(2)
 }
@@ -36,6 +39,37 @@ pub struct Args {
     pub config: ServerConfig,
     /// The node's name, the answer to `__node`.
     pub node: Option<Arc<str>>,
+    /// `--cluster`: the Redis of the cluster.
+    pub cluster: Option<String>,
+}
+
+impl Args {
+    /// The server's builder, a cluster node if `--cluster` was given.
+    pub fn builder<R: engineio_driver::Runtime + Default>(&self) -> engineio_driver::Builder<R> {
+        let builder = engineio_driver::EngineIo::<R>::builder(self.config.clone());
+        match &self.cluster {
+            None => builder,
+            #[cfg(feature = "cluster")]
+            Some(redis) => {
+                let name = self.node.as_deref().unwrap_or_else(|| {
+                    eprintln!("--cluster needs --node NAME");
+                    usage()
+                });
+                match engineio_driver::ClusterConfig::new(redis, name) {
+                    Ok(node) => builder.cluster(node),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        usage()
+                    }
+                }
+            }
+            #[cfg(not(feature = "cluster"))]
+            Some(_) => {
+                eprintln!("--cluster needs the binding's `cluster` feature (--features cluster)");
+                std::process::exit(2)
+            }
+        }
+    }
 }
 
 /// The address to listen on and the server's configuration, from the command line.
@@ -43,6 +77,7 @@ pub fn args() -> Args {
     let mut addr = String::from("127.0.0.1:3000");
     let mut config = ServerConfig::default();
     let mut node = None;
+    let mut cluster = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
@@ -61,6 +96,7 @@ pub fn args() -> Args {
             "--allow-eio3" => config.allow_eio3 = true,
             "--deflate" => config.per_message_deflate = Some(DeflateConfig::default()),
             "--node" => node = Some(Arc::from(value())),
+            "--cluster" => cluster = Some(value()),
             "--sid-prefix" => {
                 config.sid_prefix = Some(value().parse().unwrap_or_else(
                     |e: <SidPrefix as std::str::FromStr>::Err| {
@@ -90,7 +126,12 @@ pub fn args() -> Args {
             _ => usage(),
         }
     }
-    Args { addr, config, node }
+    Args {
+        addr,
+        config,
+        node,
+        cluster,
+    }
 }
 
 /// Sends every message back on its session, text as text, binary as binary; with a node

@@ -23,6 +23,8 @@ pub struct Builder<R> {
     header_read_timeout: Option<Duration>,
     flush_events: bool,
     hooks: hooks::Hooks,
+    #[cfg(feature = "cluster")]
+    cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 impl<R: Runtime> Builder<R> {
@@ -35,6 +37,8 @@ impl<R: Runtime> Builder<R> {
             header_read_timeout: Some(Duration::from_secs(30)),
             flush_events: false,
             hooks: Default::default(),
+            #[cfg(feature = "cluster")]
+            cluster: None,
         }
     }
 
@@ -118,6 +122,24 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// Makes this server a node of a cluster on Redis (feature `cluster`): any node then
+    /// serves any request, relaying those of sessions that another node owns (see the
+    /// crate's `cluster` documentation in the README). Sets the configuration's `sid_prefix`
+    /// to the node's name and `-`. Every node of a cluster needs the same `path`.
+    ///
+    /// ```
+    /// use engineio_driver::{Builder, ClusterConfig, ClusterError, Runtime};
+    /// fn node<R: Runtime>(builder: Builder<R>) -> Result<Builder<R>, ClusterError> {
+    ///     Ok(builder.cluster(ClusterConfig::new("redis://127.0.0.1:6379", "n1")?))
+    /// }
+    /// ```
+    #[cfg(feature = "cluster")]
+    pub fn cluster(mut self, node: crate::cluster::ClusterConfig) -> Self {
+        self.config.sid_prefix = Some(node.sid_prefix());
+        self.cluster = Some(node);
+        self
+    }
+
     /// The server and its stream of new sessions.
     pub fn build(self) -> (EngineIo<R>, Connections) {
         let mut seed = [0u8; 32];
@@ -132,7 +154,13 @@ impl<R: Runtime> Builder<R> {
         let max_payload = self.config.max_payload;
         let deflate = self.config.per_message_deflate;
         let (tx, rx) = mpsc::channel(self.backlog);
-        let shared = Shared {
+        #[cfg(feature = "cluster")]
+        let (cluster_rt, cluster, relay_timeout) = (
+            self.rt.clone(),
+            self.cluster,
+            self.config.ping_interval + self.config.ping_timeout,
+        );
+        let shared = |_weak: &std::sync::Weak<Shared<R>>| Shared {
             server: Mutex::new(Server::with_sid_generator(self.config, sids)),
             sessions: Mutex::new(HashMap::new()),
             clock: Clock::new(self.rt),
@@ -148,10 +176,14 @@ impl<R: Runtime> Builder<R> {
             stopping: watch::channel(false).0,
             drained: watch::channel(false).0,
             emptied: Notify::new(),
+            #[cfg(feature = "cluster")]
+            cluster: cluster.as_ref().map(|c| {
+                crate::cluster::Cluster::start(&cluster_rt, c, relay_timeout, _weak.clone())
+            }),
         };
         (
             EngineIo {
-                shared: Arc::new(shared),
+                shared: Arc::new_cyclic(shared),
             },
             Connections(rx),
         )

@@ -68,6 +68,10 @@ pub(crate) struct Shared<R> {
     /// Later than `stopping`, so polling clients can still fetch their close packet.
     drained: watch::Sender<bool>,
     emptied: Notify,
+    /// The cluster this node belongs to, if any: requests of other nodes' sessions are
+    /// relayed to them.
+    #[cfg(feature = "cluster")]
+    pub(crate) cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl<R: Runtime> Shared<R> {
@@ -178,6 +182,9 @@ pub enum Handled<B> {
     Pass(Request<B>),
 }
 
+/// How long [`EngineIo::shutdown`] keeps answering once every session has ended.
+const SHUTDOWN_LINGER: Duration = Duration::from_millis(250);
+
 impl<R: Runtime> EngineIo<R> {
     /// A server with `config` and default options.
     pub fn new(config: ServerConfig) -> (EngineIo<R>, Connections)
@@ -234,8 +241,15 @@ impl<R: Runtime> EngineIo<R> {
         self.shared.drained.subscribe()
     }
 
+    /// The engine of `shared` (for the cluster's relayed requests).
+    #[cfg(feature = "cluster")]
+    pub(crate) fn from_shared(shared: Arc<Shared<R>>) -> EngineIo<R> {
+        EngineIo { shared }
+    }
+
     /// Graceful shutdown: refuse new sessions, close every session with `server shutting
-    /// down`, and wait up to `grace` for them to flush and end. Returns whether all ended.
+    /// down`, and wait up to `grace` for them to flush and end, then (within `grace`) 250 ms
+    /// more for requests already on their way. Returns whether all sessions ended.
     pub async fn shutdown(&self, grace: Duration) -> bool {
         self.shared.stopping.send_replace(true);
         self.shared.server().shutdown();
@@ -253,7 +267,15 @@ impl<R: Runtime> EngineIo<R> {
             }
         };
         let rt = self.shared.clock.runtime();
-        let all_ended = timeout_at(rt, rt.now() + grace, wait).await.is_some();
+        let deadline = rt.now() + grace;
+        let all_ended = timeout_at(rt, deadline, wait).await.is_some();
+        if all_ended {
+            // Requests already on their way (a POST a client sent while its close packet was
+            // coming) still find the server, and the answer for a session it closed, rather
+            // than a refused connection.
+            rt.sleep_until(deadline.min(rt.now() + SHUTDOWN_LINGER))
+                .await;
+        }
         self.shared.drained.send_replace(true);
         all_ended
     }
@@ -310,6 +332,19 @@ impl<R: Runtime> EngineIo<R> {
             }
             Route::Session { sid, request } => {
                 let Some(core) = self.shared.sessions().get(&sid).map(|s| s.core.clone()) else {
+                    #[cfg(feature = "cluster")]
+                    if let Some(cluster) = &self.shared.cluster {
+                        if let Some(owner) = crate::cluster::owner(&sid) {
+                            if owner != &*cluster.me {
+                                let rt = self.shared.clock.runtime();
+                                let max = self.shared.max_payload;
+                                return match cluster.relay(rt, req, owner, max).await {
+                                    Some(r) => (Handled::Response(r), Some(false)),
+                                    None => refuse(events, sid, &request),
+                                };
+                            }
+                        }
+                    }
                     return refuse(events, sid, &request);
                 };
                 let upgrade = match request.kind() {

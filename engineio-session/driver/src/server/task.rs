@@ -31,7 +31,10 @@ use crate::ws::{self, Incoming, Upgrade};
 use crate::Runtime;
 
 pub(crate) type BoxBody = http_body_util::combinators::UnsyncBoxBody<Bytes, crate::BoxError>;
+#[cfg(not(feature = "cluster"))]
 type WsIo = HyperIo<hyper::upgrade::Upgraded>;
+#[cfg(feature = "cluster")]
+type WsIo = crate::io::Either<HyperIo<hyper::upgrade::Upgraded>, crate::cluster::RelayIo>;
 type WsStream = websockets::Stream<WsIo>;
 
 /// A session's machine, shared by its task and the application's handles.
@@ -162,24 +165,24 @@ impl<R: Runtime> Task<R> {
                 Step::Timeout => self.core.lock().handle_timeout(now),
             }
         }
-        self.core.close_inbox();
-        std::mem::take(&mut self.sockets).close_all().await;
         let (reason, transport) = {
             let s = self.core.lock();
             (s.close_reason(), s.transport())
         };
         let reason = reason.unwrap_or(engineio_session::CloseReason::ServerShuttingDown);
-        self.shared.metrics.closed(transport, reason);
-        // Senders still waiting for room find the session closed; `recv` ends after the
-        // queued events.
-        self.core.report_closed();
-        self.core.end();
-        // Before it leaves the map: a POST still waiting for this session's answer is then
+        // Before the inbox closes: a POST that finds the session gone from here on is
         // answered as one that comes late (`ok` after the server's own close).
         let now = self.shared.clock.now();
         self.shared
             .server()
             .session_ended(now, sid, reason, transport);
+        self.core.close_inbox();
+        std::mem::take(&mut self.sockets).close_all().await;
+        self.shared.metrics.closed(transport, reason);
+        // Senders still waiting for room find the session closed; `recv` ends after the
+        // queued events.
+        self.core.report_closed();
+        self.core.end();
         self.shared.remove(sid);
         tracing::debug!(%sid, reason = reason.as_str(), "session closed");
     }
@@ -431,9 +434,18 @@ async fn read_body(mut body: BoxBody, limit: usize, id: ReqId, core: Arc<Session
 
 /// Waits for the `101` to go out, then hands the WebSocket to the session task.
 async fn open_websocket(up: Upgrade, id: ReqId, core: Arc<SessionCore>, max_payload: usize) {
-    let cmd = match up.on_upgrade.await {
-        Ok(upgraded) => {
-            let io = HyperIo(upgraded);
+    let io = match up.source {
+        #[cfg(not(feature = "cluster"))]
+        crate::ws::UpgradeSource::Hyper(on) => on.await.map(HyperIo),
+        #[cfg(feature = "cluster")]
+        crate::ws::UpgradeSource::Hyper(on) => {
+            on.await.map(|u| crate::io::Either::Left(HyperIo(u)))
+        }
+        #[cfg(feature = "cluster")]
+        crate::ws::UpgradeSource::Relay(io) => Ok(crate::io::Either::Right(io)),
+    };
+    let cmd = match io {
+        Ok(io) => {
             // The packet type's byte on top of `max_payload`, as tungstenite's limit.
             let limit = max_payload.saturating_add(1);
             let io = match up.deflate {

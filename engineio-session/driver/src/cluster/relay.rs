@@ -127,11 +127,14 @@ impl Cluster {
             headers: parts.headers,
             body,
         };
-        if !self.send_wait(owner, id, request).await {
+        // The whole relay is bounded: room in a full outbox (Redis away), then the answer.
+        let deadline = rt.now() + self.relay_timeout;
+        let sent = timeout_at(rt, deadline, self.send_wait(owner, id, request)).await;
+        if sent != Some(true) {
             return None;
         }
         guard.armed = true;
-        let reply = timeout_at(rt, rt.now() + self.relay_timeout, rx).await;
+        let reply = timeout_at(rt, deadline, rx).await;
         let Some(Ok(reply)) = reply else {
             tracing::debug!(owner, id, "no answer from the session's owner");
             return None;

@@ -849,6 +849,23 @@ fn a_post_that_comes_after_the_servers_own_close_is_taken() {
         let again = h.get();
         assert_eq!(error_code(&h.response(again).unwrap()), 1);
     }
+    // A POST whose body is still being read when the server closes the session: taken too.
+    for shutdown in [false, true] {
+        let mut h = Host::polling(ServerConfig::default());
+        let get = h.get();
+        let post = h.id();
+        let r = h.request(RequestKind::Post { binary: false }, Transport::Polling);
+        h.input(Input::Request(post, r));
+        if shutdown {
+            h.session.shutdown(at(10));
+        } else {
+            h.session.close(at(10));
+        }
+        h.drain();
+        assert_eq!(h.packets(get).unwrap(), [Packet::Close]);
+        let r = h.response(post).unwrap();
+        assert_eq!((r.status().as_u16(), r.body().as_ref()), (200, &b"ok"[..]));
+    }
     // Closed by the client (or the network): the reference's 400 for a POST.
     let mut h = Host::polling(ServerConfig::default());
     let _ = h.post(b"1");

@@ -86,9 +86,9 @@ fn free_addr() -> SocketAddr {
         .expect("a free loopback port")
 }
 
-/// `name` on the `PATH` or in `/usr/sbin`, unless `env` names the binary; panics saying how to
-/// install it.
-fn find_binary(env: &str, name: &str, package: &str) -> PathBuf {
+/// `name` on the `PATH` or in `/usr/sbin`, `/usr/local/sbin` or `/usr/bin`, unless `env` names
+/// the binary; panics saying how to install Debian's `package`.
+pub(crate) fn find_binary(env: &str, name: &str, package: &str) -> PathBuf {
     if let Some(bin) = std::env::var_os(env) {
         return PathBuf::from(bin);
     }
@@ -97,7 +97,7 @@ fn find_binary(env: &str, name: &str, package: &str) -> PathBuf {
         .unwrap_or_default();
     on_path
         .into_iter()
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
+        .chain(["/usr/sbin", "/usr/local/sbin", "/usr/bin"].map(PathBuf::from))
         .map(|d| d.join(name))
         .find(|p| p.is_file())
         .unwrap_or_else(|| {

@@ -100,3 +100,32 @@ impl Fleet for ProcessFleet {
         self.clean_close[usize::from(transport == "websocket")]
     }
 }
+
+/// Runs `req` on every fleet at once (a thread each); the answers in fleet order.
+pub fn on_all<F: ?Sized + Send, T: Send>(
+    fleets: &mut [Box<F>],
+    req: impl Fn(&mut F) -> T + Sync,
+) -> Vec<T> {
+    let req = &req;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = fleets
+            .iter_mut()
+            .map(|f| scope.spawn(move || req(f.as_mut())))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// Checks the fleets' answers to one `echo` round of `per_session` messages: `expected`
+/// sessions echoed, every message of each.
+pub fn check_echo_round(answers: &[Value], expected: u64, per_session: u64, context: &str) {
+    let total = |key: &str| -> u64 { answers.iter().map(|a| a[key].as_u64().unwrap_or(0)).sum() };
+    assert_eq!(
+        (total("sessions"), total("messages")),
+        (expected, expected * per_session),
+        "{context}: sessions and messages echoed: {answers:?}"
+    );
+}

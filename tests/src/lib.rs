@@ -56,7 +56,7 @@ mod servers;
 
 pub use balancer::{Balancer, Recipe, HAPROXY_ENV, NGINX_ENV};
 pub use clients::{run_echo_session, ClientPeer, EchoSession, Expect, SessionReport, PEER_TIMEOUT};
-pub use fleet::{Fleet, ProcessFleet, FLEET_TIMEOUT};
+pub use fleet::{check_echo_round, on_all, Fleet, ProcessFleet, FLEET_TIMEOUT};
 pub use messages::{check_echoes, generate_messages, EchoRules, EchoStats, MessageRules, Msg};
 pub use process::{LineProcess, PEER_STDERR_ENV};
 pub use python::{

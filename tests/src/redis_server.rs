@@ -33,27 +33,10 @@ pub struct RedisServer {
     bin: PathBuf,
 }
 
-/// The `redis-server` to run: [`REDIS_SERVER_ENV`], else on the `PATH`, in `/usr/bin` or
-/// `/usr/sbin`; panics saying how to install it.
+/// The `redis-server` to run: [`REDIS_SERVER_ENV`], else on the `PATH` or in the system's
+/// directories; panics saying how to install it.
 fn redis_server_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os(REDIS_SERVER_ENV) {
-        return PathBuf::from(bin);
-    }
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    on_path
-        .into_iter()
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
-        .map(|d| d.join("redis-server"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`redis-server` is required by the cluster tests and was not found: install \
-                 Debian's `redis-server` (`apt-get install redis-server`; .ci/run does), or name \
-                 the binary in {REDIS_SERVER_ENV}"
-            )
-        })
+    crate::balancer::find_binary(REDIS_SERVER_ENV, "redis-server", "redis-server")
 }
 
 /// Whether a Redis server answers `PING` with `+PONG` on `addr` (within a second).

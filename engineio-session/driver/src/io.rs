@@ -112,67 +112,6 @@ impl<T: AsyncWrite + Unpin> hyper::rt::Write for FuturesIo<T> {
     }
 }
 
-/// One of two byte streams (a WebSocket over hyper's connection, or relayed by another node
-/// of the cluster).
-#[cfg(feature = "cluster")]
-pub(crate) enum Either<A, B> {
-    Left(A),
-    Right(B),
-}
-
-#[cfg(feature = "cluster")]
-impl<A: AsyncRead + Unpin, B: AsyncRead + Unpin> AsyncRead for Either<A, B> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Either::Left(a) => Pin::new(a).poll_read(cx, buf),
-            Either::Right(b) => Pin::new(b).poll_read(cx, buf),
-        }
-    }
-}
-
-#[cfg(feature = "cluster")]
-impl<A: AsyncWrite + Unpin, B: AsyncWrite + Unpin> AsyncWrite for Either<A, B> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Either::Left(a) => Pin::new(a).poll_write(cx, buf),
-            Either::Right(b) => Pin::new(b).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Either::Left(a) => Pin::new(a).poll_flush(cx),
-            Either::Right(b) => Pin::new(b).poll_flush(cx),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Either::Left(a) => Pin::new(a).poll_close(cx),
-            Either::Right(b) => Pin::new(b).poll_close(cx),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Either::Left(a) => Pin::new(a).poll_write_vectored(cx, bufs),
-            Either::Right(b) => Pin::new(b).poll_write_vectored(cx, bufs),
-        }
-    }
-}
-
 /// `futures-io` over a hyper I/O object (such as [`hyper::upgrade::Upgraded`]).
 pub(crate) struct HyperIo<T>(pub(crate) T);
 

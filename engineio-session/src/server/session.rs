@@ -1104,7 +1104,21 @@ impl Session {
             self.respond_packets(get, &[Packet::Close], Carried::default());
         }
         if let Some(post) = self.post.take() {
-            self.respond_error(post.id, ErrorCode::UnknownSid, post.origin.as_ref());
+            let by_server = matches!(
+                reason,
+                CloseReason::ForcedClose | CloseReason::ServerShuttingDown
+            );
+            if by_server && self.transport == Transport::Polling {
+                // A POST under way when the server closed the session: taken, so the client
+                // sees only the close packet (see `closed_by_server_on_polling`).
+                let response = self.ok_response(post.origin.as_ref());
+                self.push(Transmit::Respond {
+                    req: post.id,
+                    response,
+                });
+            } else {
+                self.respond_error(post.id, ErrorCode::UnknownSid, post.origin.as_ref());
+            }
         }
         self.queue.clear();
         self.uncompressed.clear();

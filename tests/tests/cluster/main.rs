@@ -44,7 +44,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use engineio_tests::{Balancer, Fleet, RedisServer, Runtime, ServerProcess};
+use engineio_tests::{
+    check_echo_round, on_all, Balancer, Fleet, RedisServer, Runtime, ServerProcess,
+};
 use serde_json::{json, Value};
 
 use our_fleet::OurFleet;
@@ -139,22 +141,12 @@ fn tail(s: &str, max: usize) -> &str {
     &s[cut..]
 }
 
-/// Sends `req(fleet)` to every fleet at once (a thread each); the answers in fleet order.
+/// Runs `req` on every fleet at once; the answers in fleet order.
 fn all<T: Send>(
     fleets: &mut [Box<dyn TolerantFleet>],
-    req: impl Fn(&mut dyn TolerantFleet) -> T + Sync,
+    req: impl Fn(&mut (dyn TolerantFleet + 'static)) -> T + Sync,
 ) -> Vec<T> {
-    let req = &req;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = fleets
-            .iter_mut()
-            .map(|f| scope.spawn(move || req(f.as_mut())))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
+    on_all(fleets, req)
 }
 
 /// Sessions per node, over every fleet's `status` answer (only the open ones if `open_only`).
@@ -282,23 +274,9 @@ impl Cluster {
         let answers = all(&mut self.fleets, |f| {
             f.request(json!({ "op": "echo", "count": MESSAGES }))
         });
-        let sessions: u64 = answers
-            .iter()
-            .map(|a| a["sessions"].as_u64().unwrap_or(0))
-            .sum();
-        let messages: u64 = answers
-            .iter()
-            .map(|a| a["messages"].as_u64().unwrap_or(0))
-            .sum();
-        assert_eq!(
-            (sessions, messages),
-            (expected, expected * MESSAGES),
-            "{}: sessions and messages echoed: {answers:?}",
-            self.context
-        );
+        check_echo_round(&answers, expected, MESSAGES, &self.context);
     }
 
-    /// Closes every open session; `expected` in all.
     fn close_all(&mut self, expected: u64) {
         let answers = all(&mut self.fleets, |f| f.request(json!({ "op": "close" })));
         let closed: u64 = answers

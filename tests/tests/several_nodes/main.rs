@@ -24,7 +24,9 @@ mod our_fleet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use engineio_tests::{Balancer, Fleet, ProcessFleet, Recipe, Runtime, ServerProcess};
+use engineio_tests::{
+    check_echo_round, on_all, Balancer, Fleet, ProcessFleet, Recipe, Runtime, ServerProcess,
+};
 use serde_json::{json, Value};
 
 use our_fleet::OurFleet;
@@ -66,18 +68,9 @@ fn nginx_ip_hash(rt: Runtime) {
 
 /// Sends `req(fleet)` to every fleet at once (a thread each); the answers in fleet order.
 fn all(fleets: &mut [Box<dyn Fleet>], req: impl Fn(&dyn Fleet) -> Value + Sync) -> Vec<Value> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = fleets
-            .iter_mut()
-            .map(|f| {
-                let r = req(f.as_ref());
-                scope.spawn(move || f.request(r))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+    on_all(fleets, |f| {
+        let r = req(f);
+        f.request(r)
     })
 }
 
@@ -256,17 +249,5 @@ fn status(fleets: &mut [Box<dyn Fleet>]) -> Vec<(String, Value)> {
 /// Every open session echoes [`MESSAGES`] messages; `expected` sessions in all must have.
 fn echo_round(fleets: &mut [Box<dyn Fleet>], context: &str, expected: u64) {
     let answers = all(fleets, |_| json!({ "op": "echo", "count": MESSAGES }));
-    let sessions: u64 = answers
-        .iter()
-        .map(|a| a["sessions"].as_u64().unwrap_or(0))
-        .sum();
-    let messages: u64 = answers
-        .iter()
-        .map(|a| a["messages"].as_u64().unwrap_or(0))
-        .sum();
-    assert_eq!(
-        (sessions, messages),
-        (expected, expected * MESSAGES),
-        "{context}: sessions and messages echoed: {answers:?}"
-    );
+    check_echo_round(&answers, expected, MESSAGES, context);
 }

@@ -194,9 +194,18 @@ impl<R: Runtime> Driver<R> {
                 let core = self.core.clone();
                 let limit = self.core.lock().config().max_response_bytes;
                 self.clock.runtime().spawn(async move {
+                    let method = r.method().clone();
                     let input = match http.request(r, limit).await {
                         Ok(resp) => {
                             let (parts, body) = resp.into_parts();
+                            if !parts.status.is_success() {
+                                tracing::debug!(
+                                    %method,
+                                    status = parts.status.as_u16(),
+                                    body = %String::from_utf8_lossy(&body[..body.len().min(200)]),
+                                    "request answered with an error"
+                                );
+                            }
                             ClientInput::HttpResponse {
                                 req,
                                 status: parts.status.as_u16(),
@@ -205,7 +214,7 @@ impl<R: Runtime> Driver<R> {
                             }
                         }
                         Err(e) => {
-                            tracing::debug!(error = %e, "request failed");
+                            tracing::debug!(%method, error = %e, "request failed");
                             ClientInput::HttpFailed { req }
                         }
                     };

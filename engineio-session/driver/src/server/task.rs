@@ -34,7 +34,8 @@ pub(crate) type BoxBody = http_body_util::combinators::UnsyncBoxBody<Bytes, crat
 #[cfg(not(feature = "cluster"))]
 type WsIo = HyperIo<hyper::upgrade::Upgraded>;
 #[cfg(feature = "cluster")]
-type WsIo = crate::io::Either<HyperIo<hyper::upgrade::Upgraded>, crate::cluster::RelayIo>;
+type WsIo =
+    futures_util::future::Either<HyperIo<hyper::upgrade::Upgraded>, crate::cluster::RelayIo>;
 type WsStream = websockets::Stream<WsIo>;
 
 /// A session's machine, shared by its task and the application's handles.
@@ -438,11 +439,11 @@ async fn open_websocket(up: Upgrade, id: ReqId, core: Arc<SessionCore>, max_payl
         #[cfg(not(feature = "cluster"))]
         crate::ws::UpgradeSource::Hyper(on) => on.await.map(HyperIo),
         #[cfg(feature = "cluster")]
-        crate::ws::UpgradeSource::Hyper(on) => {
-            on.await.map(|u| crate::io::Either::Left(HyperIo(u)))
-        }
+        crate::ws::UpgradeSource::Hyper(on) => on
+            .await
+            .map(|u| futures_util::future::Either::Left(HyperIo(u))),
         #[cfg(feature = "cluster")]
-        crate::ws::UpgradeSource::Relay(io) => Ok(crate::io::Either::Right(io)),
+        crate::ws::UpgradeSource::Relay(io) => Ok(futures_util::future::Either::Right(io)),
     };
     let cmd = match io {
         Ok(io) => {

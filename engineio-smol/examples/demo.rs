@@ -2,6 +2,8 @@
 //! by a small tower service behind the Engine.IO path (`serve_with`).
 //!
 //! cargo run --release -p engineio-smol --example demo [-- --addr 127.0.0.1:3000]
+//! cargo run --release -p engineio-smol --features cluster --example demo -- --addr HOST:PORT
+//!     --node n1 --cluster redis://HOST:PORT   (one node of several behind a balancer)
 //!
 //! The room, the page and the command line are shared with engineio-tokio's `demo`. On first
 //! run it fetches the official browser client (`engine.io-client`) from the npm registry with
@@ -11,7 +13,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use engineio_smol::{EngineIo, EngineIoService};
+use engineio_smol::EngineIoService;
 use futures_util::future::select;
 use futures_util::StreamExt;
 use http_body_util::Full;
@@ -22,12 +24,12 @@ mod common;
 const RUNTIME: &str = "engineio-smol";
 
 fn main() -> std::io::Result<()> {
-    let addr = common::args();
+    let args = common::args();
     let assets = Arc::new(common::Assets::load()?);
     smol::block_on(async {
         let mut signals =
             async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])?;
-        let (engine, mut connections) = EngineIo::new(common::config());
+        let (engine, mut connections) = args.build::<engineio_smol::Smol>();
         // Everything but the Engine.IO path: the page, its script, the client, `/metrics`.
         let files = {
             let engine = engine.clone();
@@ -38,11 +40,14 @@ fn main() -> std::io::Result<()> {
                 std::future::ready(Ok::<_, Infallible>(response))
             })
         };
-        let listener = smol::net::TcpListener::bind(&addr).await?;
+        let listener = smol::net::TcpListener::bind(&args.addr).await?;
         common::announce(listener.local_addr()?, RUNTIME);
         let service = EngineIoService::new(engine.clone(), files);
         let server = smol::spawn(engineio_smol::serve_with(listener, engine.clone(), service));
-        let room = Arc::new(common::Room::new(RUNTIME));
+        let (room, cluster) = common::room(&engine, RUNTIME, &args);
+        if let Some(deliver) = cluster {
+            smol::spawn(deliver).detach();
+        }
         let accept = async {
             while let Some(socket) = connections.accept().await {
                 let room = room.clone();

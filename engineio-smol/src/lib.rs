@@ -31,7 +31,7 @@ pub use engineio_driver::{
 };
 /// Several nodes without sticky sessions, on Redis (feature `cluster`; see `Builder::cluster`).
 #[cfg(feature = "cluster")]
-pub use engineio_driver::{ClusterConfig, ClusterError};
+pub use engineio_driver::{ClusterConfig, ClusterError, ClusterMessages};
 
 /// The smol runtime, as the driver uses it: tasks on smol's global executor (or on an
 /// executor of yours, [`Smol::with_executor`]), `async-io` timers, `async-net` sockets.

@@ -2,6 +2,8 @@
 //! Engine.IO mounted as a tower layer beside the page's routes.
 //!
 //! cargo run --release -p engineio-tokio --example demo [-- --addr 127.0.0.1:3000]
+//! cargo run --release -p engineio-tokio --features cluster --example demo -- --addr HOST:PORT
+//!     --node n1 --cluster redis://HOST:PORT   (one node of several behind a balancer)
 //!
 //! The room, the page and the command line are shared with engineio-smol's `demo`. On first
 //! run it fetches the official browser client (`engine.io-client`) from the npm registry with
@@ -49,9 +51,9 @@ async fn files(State(app): State<App>, uri: Uri) -> Response {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = common::args();
+    let args = common::args();
     let assets = Arc::new(common::Assets::load()?);
-    let (engine, mut connections) = EngineIo::new(common::config());
+    let (engine, mut connections) = args.build::<engineio_tokio::Tokio>();
     let app = Router::new()
         .route("/metrics", get(metrics))
         .fallback(get(files))
@@ -61,7 +63,10 @@ async fn main() -> std::io::Result<()> {
         })
         .layer(engine.layer());
 
-    let room = Arc::new(common::Room::new(RUNTIME));
+    let (room, cluster) = common::room(&engine, RUNTIME, &args);
+    if let Some(deliver) = cluster {
+        tokio::spawn(deliver);
+    }
     tokio::spawn(async move {
         while let Some(socket) = connections.accept().await {
             let room = room.clone();
@@ -69,7 +74,7 @@ async fn main() -> std::io::Result<()> {
         }
     });
 
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let listener = tokio::net::TcpListener::bind(&args.addr).await?;
     common::announce(listener.local_addr()?, RUNTIME);
     let shutdown = {
         let engine = engine.clone();

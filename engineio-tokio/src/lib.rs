@@ -27,7 +27,7 @@ pub use engineio_driver::{
 };
 /// Several nodes without sticky sessions, on Redis (feature `cluster`; see `Builder::cluster`).
 #[cfg(feature = "cluster")]
-pub use engineio_driver::{ClusterConfig, ClusterError};
+pub use engineio_driver::{ClusterConfig, ClusterError, ClusterMessages};
 
 /// The Tokio runtime, as the driver uses it: `tokio::spawn`, `tokio::time` (so a paused
 /// test clock applies), `tokio::net`. Must be used from within a Tokio runtime.

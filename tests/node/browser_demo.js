@@ -17,7 +17,9 @@ const path = require("path");
 const fs = require("fs");
 const { chromium } = require("playwright-core");
 
-const [url, outDir, runtime, echoUrl] = process.argv.slice(2);
+// `mode` "cluster": the demo runs as several nodes behind a round-robin balancer at `url`
+// (the cluster case alone runs).
+const [url, outDir, runtime, echoUrl, mode] = process.argv.slice(2);
 if (!url || !outDir || !runtime || !echoUrl) {
   console.error("usage: node browser_demo.js URL OUTDIR RUNTIME ECHO_WS_URL");
   process.exit(2);
@@ -245,6 +247,30 @@ const cases = {
   },
 };
 
+const clusterCases = {
+  async "pages on different nodes see each other, through the balancer and Redis"() {
+    // Round-robin puts each page's handshake on some node: open pages until two nodes hold one.
+    const byNode = {};
+    for (let i = 0; i < 8 && Object.keys(byNode).length < 2; i++) {
+      const label = `c${i}`;
+      const s = await open(label, "");
+      const node = s.sid.split("-")[0];
+      if (!/^n[0-9]+$/.test(node)) throw new Error(`page ${label}'s sid names no node: ${s.sid}`);
+      if (!byNode[node]) byNode[node] = label;
+    }
+    const [a, b] = Object.values(byNode);
+    if (!b) throw new Error(`every page landed on one node: ${JSON.stringify(byNode)}`);
+    for (const l of [a, b]) {
+      await waitFor(l, "upgrade to websocket", () => window.demo.state.transport === "websocket");
+    }
+    await chat(a, b, `from ${a} to the other node`);
+    await chat(b, a, `and back from ${b}, ünïcödé ✓`);
+    await draw(a, b, wave(0.3, 0.12, 0));
+    await draw(b, a, wave(0.6, 0.1, 1.5));
+    await shot(a, "cluster");
+  },
+};
+
 let context;
 (async () => {
   fs.mkdirSync(outDir, { recursive: true });
@@ -261,7 +287,7 @@ let context;
   });
   context = await browser.newContext({ viewport: { width: 1200, height: 560 } });
   context.setDefaultTimeout(WAIT);
-  for (const [name, run] of Object.entries(cases)) {
+  for (const [name, run] of Object.entries(mode === "cluster" ? clusterCases : cases)) {
     const start = Date.now();
     try {
       await run();

@@ -33,7 +33,7 @@ mod ws;
 
 pub use client::{Client, ClientSender, ClientSocketEvent, ConnectError};
 #[cfg(feature = "cluster")]
-pub use cluster::{ClusterConfig, ClusterError};
+pub use cluster::{ClusterConfig, ClusterError, ClusterMessages};
 pub use engineio_session as session;
 pub use engineio_session::proto;
 pub use engineio_session::{

@@ -4,20 +4,30 @@
 //! session), the page and its script, the official browser client (fetched from the npm
 //! registry on first run) and the server's metrics as JSON.
 //!
-//! demo [--addr HOST:PORT]
+//! demo [--addr HOST:PORT] [--node NAME --cluster redis://HOST:PORT]
 //!
 //! Once listening it prints `demo on http://ADDR/` on stdout (tests read that line).
+//!
+//! With `--cluster` (the binding's `cluster` feature) the demo is one node of several behind
+//! a balancer (any balancer: the nodes relay each other's sessions' requests through Redis),
+//! and the room spans every node: what a page sends is broadcast to every node through Redis
+//! (`EngineIo::cluster_broadcast`) and each node hands it to its own pages. Peers are numbered
+//! so that nodes never give the same number: the node name's trailing number (`n1`, `n2`, up
+//! to 15) is the low 4 bits. A page's welcome lists the peers of its own node; the others
+//! appear as they join or speak.
 //!
 //! Text messages are JSON objects, by their `t`: `chat` (`text`), `ping` (answered to the
 //! sender alone as `pong`, with the same fields: the page times the round trip), and from the
 //! server `welcome`, `join`, `leave` and `transport`. Binary messages from a page are relayed
 //! to the other pages with the sender's number (u16, little endian) in front.
 
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::Command;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use engineio_driver::proto::{Message, Transport};
@@ -42,7 +52,7 @@ const PAGE: &str = include_str!("demo.html");
 const SCRIPT: &str = include_str!("demo.js");
 
 fn usage() -> ! {
-    eprintln!("usage: demo [--addr HOST:PORT]");
+    eprintln!("usage: demo [--addr HOST:PORT] [--node NAME --cluster redis://HOST:PORT]");
     std::process::exit(2)
 }
 
@@ -61,16 +71,99 @@ pub fn config() -> engineio_driver::ServerConfig {
     }
 }
 
-pub fn args() -> String {
-    let mut addr = String::from("127.0.0.1:3000");
+/// The command line.
+pub struct Args {
+    /// Where to listen (`--addr`, default `127.0.0.1:3000`).
+    pub addr: String,
+    /// `--node`: this node's name in a cluster.
+    pub node: Option<String>,
+    /// `--cluster`: the cluster's Redis.
+    pub cluster: Option<String>,
+}
+
+pub fn args() -> Args {
+    let mut parsed = Args {
+        addr: String::from("127.0.0.1:3000"),
+        node: None,
+        cluster: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match (a.as_str(), args.next()) {
-            ("--addr", Some(v)) => addr = v,
+            ("--addr", Some(v)) => parsed.addr = v,
+            ("--node", Some(v)) => parsed.node = Some(v),
+            ("--cluster", Some(v)) => parsed.cluster = Some(v),
             _ => usage(),
         }
     }
-    addr
+    if parsed.cluster.is_some() != parsed.node.is_some() {
+        eprintln!("--cluster and --node go together");
+        usage()
+    }
+    parsed
+}
+
+impl Args {
+    /// The server: the demo's configuration, a cluster node with `--cluster`.
+    pub fn build<R: engineio_driver::Runtime + Default>(
+        &self,
+    ) -> (engineio_driver::EngineIo<R>, engineio_driver::Connections) {
+        let builder = engineio_driver::EngineIo::<R>::builder(config());
+        match (&self.cluster, &self.node) {
+            #[cfg(feature = "cluster")]
+            (Some(redis), Some(name)) => match engineio_driver::ClusterConfig::new(redis, name) {
+                Ok(node) => builder.cluster(node).build(),
+                Err(e) => {
+                    eprintln!("{e}");
+                    usage()
+                }
+            },
+            #[cfg(not(feature = "cluster"))]
+            (Some(_), _) => {
+                eprintln!("--cluster needs the binding's `cluster` feature (--features cluster)");
+                std::process::exit(2)
+            }
+            _ => builder.build(),
+        }
+    }
+
+    /// The low bits of this node's peer numbers: its name's trailing number, 1 to 15.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    fn slot(&self) -> u16 {
+        let name = self.node.as_deref().unwrap_or_default();
+        let digits = name.trim_start_matches(|c: char| !c.is_ascii_digit());
+        digits.parse::<u16>().map_or(0, |n| n % 16)
+    }
+}
+
+/// The room, and (in a cluster) the loop to run that hands the other nodes' messages to it.
+pub type RoomTask = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The room of `engine`: this server's alone, or (a cluster node) one spanning every node,
+/// with the task to spawn that delivers what the nodes broadcast.
+pub fn room<R: engineio_driver::Runtime>(
+    engine: &engineio_driver::EngineIo<R>,
+    runtime: &'static str,
+    args: &Args,
+) -> (Arc<Room>, Option<RoomTask>) {
+    #[cfg(feature = "cluster")]
+    if let Some(mut messages) = engine.cluster_messages() {
+        let publisher = engine.clone();
+        let room = Arc::new(Room {
+            slot: args.slot().max(1),
+            publish: Some(Box::new(move |b| publisher.cluster_broadcast(b))),
+            ..Room::new(runtime)
+        });
+        let listener = room.clone();
+        let task: RoomTask = Box::pin(async move {
+            while let Some(payload) = messages.recv().await {
+                listener.deliver(payload).await;
+            }
+        });
+        return (room, Some(task));
+    }
+    let _ = (engine, args);
+    (Arc::new(Room::new(runtime)), None)
 }
 
 /// The line announcing the server, with the address it is bound to.
@@ -227,11 +320,18 @@ struct Peer {
     sender: SocketSender,
 }
 
+/// What a room does with a message for everyone: publish it to every node (true if it
+/// could).
+type Publish = Box<dyn Fn(Bytes) -> bool + Send + Sync>;
+
 /// Everyone connected: who they are, and how to reach them.
 pub struct Room {
     runtime: &'static str,
     next: AtomicU16,
     peers: Mutex<Vec<Peer>>,
+    /// The low 4 bits of this node's peer numbers (0: not in a cluster).
+    slot: u16,
+    publish: Option<Publish>,
 }
 
 fn transport_name(t: Transport) -> &'static str {
@@ -248,7 +348,41 @@ impl Room {
             runtime,
             next: AtomicU16::new(1),
             peers: Mutex::new(Vec::new()),
+            slot: 0,
+            publish: None,
         }
+    }
+
+    /// A message for every peer but `except`, as the nodes of a cluster pass it: `except`
+    /// (u16, little endian), 0 for text or 1 for binary, the message.
+    fn encode(except: u16, message: &Message) -> Bytes {
+        let (kind, data): (u8, &[u8]) = match message {
+            Message::Text(t) => (0, t.as_bytes()),
+            Message::Binary(b) => (1, b),
+        };
+        let mut out = Vec::with_capacity(3 + data.len());
+        out.extend_from_slice(&except.to_le_bytes());
+        out.push(kind);
+        out.extend_from_slice(data);
+        Bytes::from(out)
+    }
+
+    /// Hands a message another node (or this one) broadcast to this node's peers.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub async fn deliver(&self, payload: Bytes) {
+        if payload.len() < 3 {
+            return;
+        }
+        let except = u16::from_le_bytes([payload[0], payload[1]]);
+        let data = payload.slice(3..);
+        let message = match payload[2] {
+            0 => match String::from_utf8(data.to_vec()) {
+                Ok(t) => Message::from(t),
+                Err(_) => return,
+            },
+            _ => Message::Binary(data),
+        };
+        self.send_local(except, message).await;
     }
 
     /// The senders of every peer but `except`.
@@ -261,9 +395,20 @@ impl Room {
             .collect()
     }
 
-    /// Sends `message` to every peer but `except` (0: to all), one after the other.
+    /// Sends `message` to every peer but `except` (0: to all): in a cluster through every
+    /// node (this one included), else to this node's peers.
     async fn broadcast(&self, except: u16, message: impl Into<Message>) {
         let message = message.into();
+        if let Some(publish) = &self.publish {
+            if publish(Room::encode(except, &message)) {
+                return;
+            }
+        }
+        self.send_local(except, message).await;
+    }
+
+    /// Sends `message` to every peer of this node but `except`, one after the other.
+    async fn send_local(&self, except: u16, message: Message) {
         for sender in self.others(except) {
             // A peer that has just gone is not an error.
             let _ = sender.send(message.clone()).await;
@@ -272,7 +417,11 @@ impl Room {
 
     /// Runs one session until it closes: welcomes it, tells the others, relays what it sends.
     pub async fn join(&self, mut socket: Socket) {
-        let n = self.next.fetch_add(1, Ordering::Relaxed).max(1);
+        let count = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = match self.slot {
+            0 => count.max(1),
+            slot => (count.wrapping_mul(16) | slot).max(1),
+        };
         let sid = socket.sid().to_string();
         let peers: Vec<Value> = {
             let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());

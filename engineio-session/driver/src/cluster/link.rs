@@ -37,6 +37,9 @@ pub(crate) fn channel(name: &str) -> String {
     format!("engineio:{name}")
 }
 
+/// The channel every node listens to (the application's broadcasts).
+pub(crate) const ALL: &str = "engineio:*all";
+
 pub(crate) struct Link {
     pub(crate) outbox: mpsc::Sender<Outgoing>,
 }
@@ -115,7 +118,7 @@ async fn connect<R: Runtime>(
         }
     };
     rt.spawn(driver);
-    if let Err(e) = conn.subscribe(channel).await {
+    if let Err(e) = conn.subscribe(&[channel, ALL]).await {
         tracing::debug!(error = %e, "cannot subscribe");
         return None;
     }

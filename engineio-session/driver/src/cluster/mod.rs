@@ -32,7 +32,7 @@ use bytes::Bytes;
 use engineio_session::{Sid, SidPrefix};
 use futures_util::future::AbortHandle;
 use redis::IntoConnectionInfo;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub(crate) use pipe::RelayIo;
 pub(crate) use relay::RelayedUpgrade;
@@ -125,6 +125,40 @@ pub(crate) struct Reply {
 /// cut (its reader is far behind).
 const STREAM_BUFFER: usize = 1024;
 
+/// Most broadcasts kept for a [`ClusterMessages`] that has not taken them; beyond, the oldest
+/// are lost to it (and counted).
+const BROADCASTS: usize = 1024;
+
+/// The application's messages broadcast by the nodes of the cluster
+/// ([`EngineIo::cluster_messages`](crate::EngineIo::cluster_messages)), this node's own
+/// included, each node's in the order it sent them.
+pub struct ClusterMessages {
+    rx: broadcast::Receiver<Bytes>,
+    lost: u64,
+}
+
+impl ClusterMessages {
+    /// The next message; `None` once the node has stopped. A receiver that falls more than
+    /// 1,024 messages behind loses the oldest (see [`lost`](Self::lost)).
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        loop {
+            match self.rx.recv().await {
+                Ok(b) => return Some(b),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    self.lost += n;
+                    tracing::warn!(lost = n, "cluster messages were not taken in time");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// How many messages this receiver lost by falling behind.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+}
+
 /// A node's side of the cluster.
 pub(crate) struct Cluster {
     pub(crate) me: Arc<str>,
@@ -140,6 +174,8 @@ pub(crate) struct Cluster {
     serving: Mutex<HashMap<(String, u64), AbortHandle>>,
     /// WebSockets this node owns that others relay: where the client's bytes go.
     owned: Mutex<HashMap<(String, u64), mpsc::Sender<Bytes>>>,
+    /// The application's broadcasts, as they arrive (this node's own included).
+    broadcasts: broadcast::Sender<Bytes>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -167,6 +203,7 @@ impl Cluster {
             relayed: Mutex::default(),
             serving: Mutex::default(),
             owned: Mutex::default(),
+            broadcasts: broadcast::channel(BROADCASTS).0,
         });
         rt.spawn(relay::dispatch(
             rt.clone(),
@@ -188,6 +225,21 @@ impl Cluster {
             message,
         }
         .encode()
+    }
+
+    /// Queues `payload` for every node; false if the outbox is full or the link gone.
+    pub(crate) fn broadcast(&self, payload: Bytes) -> bool {
+        let all: Arc<str> = Arc::from(link::ALL);
+        let message = self.envelope(0, wire::Message::Broadcast(payload));
+        self.outbox.try_send((all, message)).is_ok()
+    }
+
+    /// A receiver of the broadcasts from now on.
+    pub(crate) fn messages(&self) -> ClusterMessages {
+        ClusterMessages {
+            rx: self.broadcasts.subscribe(),
+            lost: 0,
+        }
     }
 
     /// Queues `message` for node `to`; false if the outbox is full or the link gone.

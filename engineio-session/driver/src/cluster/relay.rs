@@ -376,6 +376,10 @@ pub(crate) async fn dispatch<R: Runtime>(
                     let _ = tx.try_send(None);
                 }
             }
+            Message::Broadcast(payload) => {
+                // Nobody listening is not an error.
+                let _ = cluster.broadcasts.send(payload);
+            }
         }
     }
 }

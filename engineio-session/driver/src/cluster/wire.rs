@@ -9,6 +9,7 @@
 //! Reply:    status u16 | headers | body (the rest)
 //! Data:     to the owner u8 (1 or 0) | bytes (the rest)
 //! End:      to the owner u8 (1 or 0)
+//! Broadcast: bytes (the rest)
 //! Abort:    nothing
 //! headers:  count u16, then each name: len u8, value: len u16
 //! ```
@@ -45,6 +46,8 @@ pub(crate) enum Message {
     Data { to_owner: bool, bytes: Bytes },
     /// A relayed WebSocket's byte stream ended on the sender's side.
     End { to_owner: bool },
+    /// An application's message to every node (`EngineIo::cluster_broadcast`).
+    Broadcast(Bytes),
 }
 
 /// A message with its sender and relay id.
@@ -86,6 +89,7 @@ impl Envelope {
             Message::Abort => 3,
             Message::Data { .. } => 4,
             Message::End { .. } => 5,
+            Message::Broadcast(_) => 6,
         });
         out.put_u64(self.id);
         let from = &self.from.as_bytes()[..self.from.len().min(255)];
@@ -122,6 +126,7 @@ impl Envelope {
                 out.put_slice(bytes);
             }
             Message::End { to_owner } => out.put_u8(u8::from(*to_owner)),
+            Message::Broadcast(bytes) => out.put_slice(bytes),
             Message::Abort => {}
         }
         out.freeze()
@@ -172,6 +177,7 @@ impl Envelope {
             5 => Message::End {
                 to_owner: r.flag()?,
             },
+            6 => Message::Broadcast(r.rest()),
             _ => return Err(Malformed("unknown kind")),
         };
         Ok(Envelope { from, id, message })
@@ -273,6 +279,7 @@ mod tests {
             });
             round_trip(Message::End { to_owner });
         }
+        round_trip(Message::Broadcast(Bytes::from_static(b"{\"t\":\"chat\"}")));
     }
 
     #[test]

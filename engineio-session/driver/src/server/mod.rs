@@ -241,6 +241,27 @@ impl<R: Runtime> EngineIo<R> {
         self.shared.drained.subscribe()
     }
 
+    /// Sends `payload` to every node of the cluster, this one included: each gets it from
+    /// [`cluster_messages`](Self::cluster_messages), each node's in the order it sent them
+    /// (feature `cluster`). For an application's own messages between its nodes: a chat line
+    /// for the sessions of every node, say. False when this server is not a cluster node, or
+    /// when its outbox is full (Redis away, or far behind).
+    #[cfg(feature = "cluster")]
+    pub fn cluster_broadcast(&self, payload: impl Into<Bytes>) -> bool {
+        self.shared
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.broadcast(payload.into()))
+    }
+
+    /// The messages the cluster's nodes broadcast from now on
+    /// ([`cluster_broadcast`](Self::cluster_broadcast)); `None` when this server is not a
+    /// cluster node (feature `cluster`).
+    #[cfg(feature = "cluster")]
+    pub fn cluster_messages(&self) -> Option<crate::cluster::ClusterMessages> {
+        self.shared.cluster.as_ref().map(|c| c.messages())
+    }
+
     /// The engine of `shared` (for the cluster's relayed requests).
     #[cfg(feature = "cluster")]
     pub(crate) fn from_shared(shared: Arc<Shared<R>>) -> EngineIo<R> {

@@ -19,6 +19,17 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Whether a polling session closed for this reason on `transport` was closed by the
+    /// server (the application or shutdown): its close packet went (or goes) to a GET, and a
+    /// POST still on its way is taken with `ok` rather than refused.
+    pub(crate) fn takes_late_posts(self, transport: engineio_proto::Transport) -> bool {
+        transport == engineio_proto::Transport::Polling
+            && matches!(
+                self,
+                CloseReason::ForcedClose | CloseReason::ServerShuttingDown
+            )
+    }
+
     /// The reason as the reference spells it.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -233,6 +233,18 @@ fn value(s: &str) -> Option<HeaderValue> {
 }
 
 /// A response with `headers` and `body`.
+/// The `ok` answer to a POST taken, with `h` (CORS) and the content headers.
+pub(crate) fn ok_response(mut h: HeaderMap) -> Response<Bytes> {
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
+    let (name, value) = CACHE_CONTROL;
+    h.insert(name, value);
+    response(StatusCode::OK, h, Bytes::from_static(b"ok"))
+}
+
 pub(crate) fn response(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response<Bytes> {
     let mut r = Response::new(body);
     *r.status_mut() = status;

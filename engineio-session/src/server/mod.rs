@@ -452,8 +452,7 @@ impl Server {
         reason: crate::CloseReason,
         transport: Transport,
     ) {
-        use crate::CloseReason::{ForcedClose, ServerShuttingDown};
-        if transport != Transport::Polling || !matches!(reason, ForcedClose | ServerShuttingDown) {
+        if !reason.takes_late_posts(transport) {
             return;
         }
         self.expire(now);
@@ -485,14 +484,7 @@ impl Server {
         if matches!(request.kind, RequestKind::Post { .. }) {
             self.expire(now);
             if self.lingering.iter().any(|(s, _)| *s == sid) {
-                let mut h = self.cors_headers(request.origin.as_ref());
-                h.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=UTF-8"),
-                );
-                let (name, value) = headers::CACHE_CONTROL;
-                h.insert(name, value);
-                return headers::response(StatusCode::OK, h, Bytes::from_static(b"ok"));
+                return headers::ok_response(self.cors_headers(request.origin.as_ref()));
             }
         }
         self.error(

@@ -999,25 +999,14 @@ impl Session {
     /// [`Refusal`] for the host's `connection_error`.
     /// The answer to a POST taken: `ok`.
     fn ok_response(&self, origin: Option<&HeaderValue>) -> Response<Bytes> {
-        let mut h = self.cors(origin);
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=UTF-8"),
-        );
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
-        let (name, value) = headers::CACHE_CONTROL;
-        h.insert(name, value);
-        headers::response(StatusCode::OK, h, Bytes::from_static(b"ok"))
+        headers::ok_response(self.cors(origin))
     }
 
     /// Whether the server closed this session (the application or shutdown) while it was
     /// on polling: its close packet went to a GET, and a POST may still be on its way.
     fn closed_by_server_on_polling(&self) -> bool {
-        self.transport == Transport::Polling
-            && matches!(
-                self.close_reason(),
-                Some(CloseReason::ForcedClose | CloseReason::ServerShuttingDown)
-            )
+        self.close_reason()
+            .is_some_and(|r| r.takes_late_posts(self.transport))
     }
 
     fn refuse(
@@ -1104,11 +1093,7 @@ impl Session {
             self.respond_packets(get, &[Packet::Close], Carried::default());
         }
         if let Some(post) = self.post.take() {
-            let by_server = matches!(
-                reason,
-                CloseReason::ForcedClose | CloseReason::ServerShuttingDown
-            );
-            if by_server && self.transport == Transport::Polling {
+            if reason.takes_late_posts(self.transport) {
                 // A POST under way when the server closed the session: taken, so the client
                 // sees only the close packet (see `closed_by_server_on_polling`).
                 let response = self.ok_response(post.origin.as_ref());

@@ -218,19 +218,14 @@ impl Cluster {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn envelope(&self, id: u64, message: wire::Message) -> Bytes {
-        wire::Envelope {
-            from: self.me.to_string(),
-            id,
-            message,
-        }
-        .encode()
+    fn envelope(&self, id: u64, message: &wire::Message) -> Bytes {
+        wire::encode(&self.me, id, message)
     }
 
     /// Queues `payload` for every node; false if the outbox is full or the link gone.
     pub(crate) fn broadcast(&self, payload: Bytes) -> bool {
         let all: Arc<str> = Arc::from(link::ALL);
-        let message = self.envelope(0, wire::Message::Broadcast(payload));
+        let message = self.envelope(0, &wire::Message::Broadcast(payload));
         self.outbox.try_send((all, message)).is_ok()
     }
 
@@ -242,21 +237,17 @@ impl Cluster {
         }
     }
 
-    /// Queues `message` for node `to`; false if the outbox is full or the link gone.
-    fn send(&self, to: &str, id: u64, message: wire::Message) -> bool {
-        let channel: Arc<str> = Arc::from(link::channel(to));
-        self.outbox
-            .try_send((channel, self.envelope(id, message)))
-            .is_ok()
+    /// Queues `message` for the node whose channel is `to` ([`link::channel`]); false if the
+    /// outbox is full or the link gone.
+    fn send(&self, to: &Arc<str>, id: u64, message: wire::Message) -> bool {
+        let message = self.envelope(id, &message);
+        self.outbox.try_send((to.clone(), message)).is_ok()
     }
 
-    /// Queues `message` for node `to`, waiting for room.
-    async fn send_wait(&self, to: &str, id: u64, message: wire::Message) -> bool {
-        let channel: Arc<str> = Arc::from(link::channel(to));
-        self.outbox
-            .send((channel, self.envelope(id, message)))
-            .await
-            .is_ok()
+    /// Queues `message` for the node whose channel is `to`, waiting for room.
+    async fn send_wait(&self, to: &Arc<str>, id: u64, message: wire::Message) -> bool {
+        let message = self.envelope(id, &message);
+        self.outbox.send((to.clone(), message)).await.is_ok()
     }
 }
 

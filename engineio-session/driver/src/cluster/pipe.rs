@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::PollSender;
 
 use super::link::Outgoing;
-use super::wire::{Envelope, Message};
+use super::wire::{self, Message};
 
 pub(crate) struct RelayIo {
     incoming: mpsc::Receiver<Bytes>,
@@ -47,12 +47,7 @@ impl RelayIo {
     }
 
     fn envelope(&self, message: Message) -> Outgoing {
-        let e = Envelope {
-            from: self.me.to_string(),
-            id: self.id,
-            message,
-        };
-        (self.to.clone(), e.encode())
+        (self.to.clone(), wire::encode(&self.me, self.id, &message))
     }
 
     fn poll_send(&mut self, cx: &mut Context<'_>, message: Message) -> Poll<io::Result<()>> {

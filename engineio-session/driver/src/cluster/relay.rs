@@ -35,7 +35,8 @@ impl RelayedUpgrade {
 /// Forgets a relayed request whose client went away first, and tells the owner.
 struct AbortOnDrop<'a> {
     cluster: &'a Cluster,
-    owner: &'a str,
+    /// The owner's channel.
+    owner: &'a Arc<str>,
     id: u64,
     armed: bool,
 }
@@ -100,6 +101,7 @@ impl Cluster {
         B: Body<Data = Bytes> + Send + 'static,
     {
         let id = self.next_id();
+        let to: Arc<str> = Arc::from(link::channel(owner));
         let websocket = is_websocket(req.method(), req.headers());
         let on_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
         let (parts, body) = req.into_parts();
@@ -117,7 +119,7 @@ impl Cluster {
         lock(&self.waiting).insert(id, tx);
         let mut guard = AbortOnDrop {
             cluster: self,
-            owner,
+            owner: &to,
             id,
             armed: false,
         };
@@ -129,7 +131,7 @@ impl Cluster {
         };
         // The whole relay is bounded: room in a full outbox (Redis away), then the answer.
         let deadline = rt.now() + self.relay_timeout;
-        let sent = timeout_at(rt, deadline, self.send_wait(owner, id, request)).await;
+        let sent = timeout_at(rt, deadline, self.send_wait(&to, id, request)).await;
         if sent != Some(true) {
             return None;
         }
@@ -149,13 +151,7 @@ impl Cluster {
         if let (Some(on_upgrade), StatusCode::SWITCHING_PROTOCOLS) = (on_upgrade, status) {
             let (tx, from_owner) = mpsc::channel(STREAM_BUFFER);
             lock(&self.relayed).insert(id, tx);
-            rt.spawn(pump(
-                self.clone(),
-                owner.to_owned(),
-                id,
-                on_upgrade,
-                from_owner,
-            ));
+            rt.spawn(pump(self.clone(), to.clone(), id, on_upgrade, from_owner));
         }
         let mut response = Response::new(body);
         *response.status_mut() = status;
@@ -167,7 +163,7 @@ impl Cluster {
 /// Moves a relayed WebSocket's bytes between the client's connection and the owner.
 async fn pump(
     cluster: Arc<Cluster>,
-    owner: String,
+    owner: Arc<str>,
     id: u64,
     on_upgrade: hyper::upgrade::OnUpgrade,
     mut from_owner: mpsc::Receiver<Option<Bytes>>,
@@ -254,6 +250,7 @@ async fn serve<R: Runtime>(
         key: (from.clone(), id),
         websocket_open: false,
     };
+    let to: Arc<str> = Arc::from(link::channel(&from));
     let websocket = is_websocket(&method, &headers);
     let mut req = Request::new(Full::new(body));
     *req.method_mut() = method;
@@ -264,8 +261,13 @@ async fn serve<R: Runtime>(
             if websocket {
                 let (tx, rx) = mpsc::channel(STREAM_BUFFER);
                 lock(&cluster.owned).insert(served.key.clone(), tx);
-                let to = Arc::from(link::channel(&from));
-                let io = RelayIo::new(rx, cluster.outbox.clone(), to, cluster.me.clone(), id);
+                let io = RelayIo::new(
+                    rx,
+                    cluster.outbox.clone(),
+                    to.clone(),
+                    cluster.me.clone(),
+                    id,
+                );
                 req.extensions_mut()
                     .insert(RelayedUpgrade(Arc::new(Mutex::new(Some(io)))));
             }
@@ -292,7 +294,7 @@ async fn serve<R: Runtime>(
         headers: parts.headers,
         body,
     };
-    cluster.send_wait(&from, id, reply).await;
+    cluster.send_wait(&to, id, reply).await;
 }
 
 /// Routes what arrives on this node's channel.

@@ -80,58 +80,10 @@ fn put_headers(out: &mut BytesMut, headers: &HeaderMap) {
 
 impl Envelope {
     /// The binary form.
+    #[cfg(test)]
     pub(crate) fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(64);
-        out.put_u8(VERSION);
-        out.put_u8(match self.message {
-            Message::Request { .. } => 1,
-            Message::Reply { .. } => 2,
-            Message::Abort => 3,
-            Message::Data { .. } => 4,
-            Message::End { .. } => 5,
-            Message::Broadcast(_) => 6,
-        });
-        out.put_u64(self.id);
-        let from = &self.from.as_bytes()[..self.from.len().min(255)];
-        out.put_u8(from.len() as u8);
-        out.put_slice(from);
-        match &self.message {
-            Message::Request {
-                method,
-                target,
-                headers,
-                body,
-            } => {
-                let m = method.as_str().as_bytes();
-                let m = &m[..m.len().min(255)];
-                out.put_u8(m.len() as u8);
-                out.put_slice(m);
-                let t = &target.as_bytes()[..target.len().min(usize::from(u16::MAX))];
-                out.put_u16(t.len() as u16);
-                out.put_slice(t);
-                put_headers(&mut out, headers);
-                out.put_slice(body);
-            }
-            Message::Reply {
-                status,
-                headers,
-                body,
-            } => {
-                out.put_u16(status.as_u16());
-                put_headers(&mut out, headers);
-                out.put_slice(body);
-            }
-            Message::Data { to_owner, bytes } => {
-                out.put_u8(u8::from(*to_owner));
-                out.put_slice(bytes);
-            }
-            Message::End { to_owner } => out.put_u8(u8::from(*to_owner)),
-            Message::Broadcast(bytes) => out.put_slice(bytes),
-            Message::Abort => {}
-        }
-        out.freeze()
+        encode(&self.from, self.id, &self.message)
     }
-
     /// Reads a message; never panics.
     pub(crate) fn decode(bytes: Bytes) -> Result<Envelope, Malformed> {
         let mut r = Reader { bytes, at: 0 };
@@ -182,6 +134,60 @@ impl Envelope {
         };
         Ok(Envelope { from, id, message })
     }
+}
+
+/// The binary form of `message`, sent by node `from` under relay `id` (without building an
+/// [`Envelope`]: no copy of the sender's name).
+pub(crate) fn encode(from: &str, id: u64, message: &Message) -> Bytes {
+    let mut out = BytesMut::with_capacity(64);
+    out.put_u8(VERSION);
+    out.put_u8(match message {
+        Message::Request { .. } => 1,
+        Message::Reply { .. } => 2,
+        Message::Abort => 3,
+        Message::Data { .. } => 4,
+        Message::End { .. } => 5,
+        Message::Broadcast(_) => 6,
+    });
+    out.put_u64(id);
+    let from = &from.as_bytes()[..from.len().min(255)];
+    out.put_u8(from.len() as u8);
+    out.put_slice(from);
+    match &message {
+        Message::Request {
+            method,
+            target,
+            headers,
+            body,
+        } => {
+            let m = method.as_str().as_bytes();
+            let m = &m[..m.len().min(255)];
+            out.put_u8(m.len() as u8);
+            out.put_slice(m);
+            let t = &target.as_bytes()[..target.len().min(usize::from(u16::MAX))];
+            out.put_u16(t.len() as u16);
+            out.put_slice(t);
+            put_headers(&mut out, headers);
+            out.put_slice(body);
+        }
+        Message::Reply {
+            status,
+            headers,
+            body,
+        } => {
+            out.put_u16(status.as_u16());
+            put_headers(&mut out, headers);
+            out.put_slice(body);
+        }
+        Message::Data { to_owner, bytes } => {
+            out.put_u8(u8::from(*to_owner));
+            out.put_slice(bytes);
+        }
+        Message::End { to_owner } => out.put_u8(u8::from(*to_owner)),
+        Message::Broadcast(bytes) => out.put_slice(bytes),
+        Message::Abort => {}
+    }
+    out.freeze()
 }
 
 struct Reader {

@@ -265,6 +265,29 @@ pub enum CorsOrigin {
     Predicate(OriginPredicate),
 }
 
+impl CorsOrigin {
+    /// Whether `origin` (the `Origin` header's bytes) is allowed: always for
+    /// [`Any`](CorsOrigin::Any) and [`Mirror`](CorsOrigin::Mirror), otherwise when it is
+    /// listed or the predicate accepts it.
+    ///
+    /// ```
+    /// use engineio_session::CorsOrigin;
+    /// let list = CorsOrigin::List(vec!["https://app.example".into()]);
+    /// assert!(list.allows(b"https://app.example"));
+    /// assert!(!list.allows(b"https://evil.example"));
+    /// assert!(CorsOrigin::Any.allows(b"https://evil.example"));
+    /// ```
+    pub fn allows(&self, origin: &[u8]) -> bool {
+        match self {
+            CorsOrigin::Any | CorsOrigin::Mirror => true,
+            CorsOrigin::List(list) => list.iter().any(|l| l.as_bytes() == origin),
+            CorsOrigin::Predicate(allows) => {
+                std::str::from_utf8(origin).is_ok_and(|text| (allows.0)(text))
+            }
+        }
+    }
+}
+
 /// CORS, as the reference server does it through the `cors` package.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CorsConfig {

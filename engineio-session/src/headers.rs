@@ -141,15 +141,8 @@ fn add_allow_origin(cors: &CorsConfig, origin: Option<&HeaderValue>, headers: &m
             }
             headers.append(header::VARY, HeaderValue::from_static("Origin"));
         }
-        CorsOrigin::List(list) => {
-            if let Some(o) = origin.filter(|o| list.iter().any(|l| l.as_bytes() == o.as_bytes())) {
-                headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
-            }
-            headers.append(header::VARY, HeaderValue::from_static("Origin"));
-        }
-        CorsOrigin::Predicate(allows) => {
-            let allowed = origin.filter(|o| o.to_str().is_ok_and(|text| (allows.0)(text)));
-            if let Some(o) = allowed {
+        CorsOrigin::List(_) | CorsOrigin::Predicate(_) => {
+            if let Some(o) = origin.filter(|o| cors.origin.allows(o.as_bytes())) {
                 headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
             }
             headers.append(header::VARY, HeaderValue::from_static("Origin"));

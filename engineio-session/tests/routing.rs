@@ -594,3 +594,90 @@ fn a_late_post_of_a_session_the_server_closed_gets_ok_for_a_ping_timeout() {
     let (sid, req) = post(&mut s, "s1");
     assert_eq!(s.unknown_session(at(3), sid, &req).status(), 200);
 }
+
+#[test]
+fn a_websocket_from_an_origin_cors_does_not_allow_is_refused() {
+    // python-engineio's CVE-2019-13611: a browser applies no CORS to a WebSocket, so a page of
+    // any origin could open one with the user's cookies. Where CORS lists the allowed origins,
+    // a WebSocket handshake or upgrade from another origin is refused with code 4.
+    use engineio_session::{CorsConfig, CorsOrigin, OriginPredicate};
+    let ws = [
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let with_origin = |origin: &'static str| {
+        let mut h = ws.to_vec();
+        h.push(("origin", origin));
+        h
+    };
+    let listed = CorsOrigin::List(vec!["https://app.example".into()]);
+    let predicate = CorsOrigin::Predicate(OriginPredicate::new(|o| o.ends_with(".app.example")));
+    for (origin, good, bad) in [
+        (listed, "https://app.example", "https://evil.example"),
+        (
+            predicate,
+            "https://a.app.example",
+            "https://app.example.evil",
+        ),
+    ] {
+        let mut s = Server::new(ServerConfig {
+            cors: Some(CorsConfig {
+                origin,
+                ..CorsConfig::default()
+            }),
+            ..ServerConfig::default()
+        });
+        let handshake = "/engine.io/?EIO=4&transport=websocket";
+        let r = respond(route(&mut s, "GET", handshake, &with_origin(bad)));
+        assert_eq!((r.status().as_u16(), error_code(&r)), (403, 4), "{bad}");
+        assert_eq!(r.body(), r#"{"code":4,"message":"Forbidden"}"#);
+        assert_eq!(header(r.headers(), "access-control-allow-origin"), None);
+        // An upgrade of an existing session is refused the same way, before the session.
+        let upgrade = "/engine.io/?EIO=4&transport=websocket&sid=abc";
+        let r = respond(route(&mut s, "GET", upgrade, &with_origin(bad)));
+        assert_eq!(error_code(&r), 4);
+        for _ in 0..2 {
+            assert!(matches!(
+                s.poll_event(),
+                Some(ServerEvent::ConnectionError {
+                    context: "ORIGIN_NOT_ALLOWED",
+                    ..
+                })
+            ));
+        }
+        // The allowed origin, and a client that sends none (not a browser), go through.
+        let ok = route(&mut s, "GET", handshake, &with_origin(good));
+        assert!(matches!(ok, Route::Handshake(_)), "{good}");
+        assert!(matches!(
+            route(&mut s, "GET", handshake, &ws),
+            Route::Handshake(_)
+        ));
+        assert!(matches!(
+            route(&mut s, "GET", upgrade, &with_origin(good)),
+            Route::Session { .. }
+        ));
+        // Polling keeps the reference's CORS: the browser itself refuses to read the answer,
+        // which carries no Access-Control-Allow-Origin.
+        let polling = "/engine.io/?EIO=4&transport=polling";
+        assert!(matches!(
+            route(&mut s, "GET", polling, &[("origin", bad)]),
+            Route::Handshake(_)
+        ));
+    }
+    // CORS that allows any origin (or none configured) refuses no WebSocket, as the reference.
+    for cors in [Some(CorsConfig::default()), None] {
+        let mut s = Server::new(ServerConfig {
+            cors,
+            ..ServerConfig::default()
+        });
+        let r = route(
+            &mut s,
+            "GET",
+            "/engine.io/?EIO=4&transport=websocket",
+            &with_origin("https://evil.example"),
+        );
+        assert!(matches!(r, Route::Handshake(_)));
+    }
+}

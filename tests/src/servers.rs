@@ -148,6 +148,20 @@ impl ServerProcess {
         ServerProcess::start(cmd, &format!("echo server ({rt})"))
     }
 
+    /// Our echo example on runtime `rt`, like [`echo`](Self::echo), started under a limit of
+    /// `nofile` open descriptors (`ulimit -n`) and with `RUST_LOG=warn`, so that running out
+    /// of descriptors is logged (`accept failed`).
+    pub fn echo_with_nofile(rt: Runtime, nofile: u32, args: &[&str]) -> ServerProcess {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(echo_bin(rt))
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "warn");
+        ServerProcess::start(cmd, &format!("echo server ({rt}, {nofile} descriptors)"))
+    }
+
     /// The example `example` of workspace package `package`, an echo server that takes
     /// `--addr` and says `listening on`, on a free loopback port with extra `args`.
     pub fn example(package: &str, example: &str, args: &[&str]) -> ServerProcess {

@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use engineio_session::proto::Message;
-use engineio_session::{ClientSession, SendError, SendId, SendOptions, Session};
+use engineio_session::{ClientSession, Instant, SendError, SendId, SendOptions, Session};
 use tokio::sync::Notify;
 
 /// Events the application has not taken yet, beyond which the task stops reading the
@@ -27,17 +27,41 @@ pub(crate) const APP_QUEUE: usize = 256;
 pub(crate) trait Machine: Send + 'static {
     /// Queues `message` with `options`, or says why not.
     fn send(&mut self, message: Message, options: SendOptions) -> Result<SendId, SendError>;
+    /// The machine's next deadline.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// The deadline has passed.
+    fn handle_timeout(&mut self, now: Instant);
+    /// The machine has closed.
+    fn is_closed(&self) -> bool;
 }
 
 impl Machine for Session {
     fn send(&mut self, message: Message, options: SendOptions) -> Result<SendId, SendError> {
         Session::send_with(self, message, options)
     }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Session::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Session::handle_timeout(self, now)
+    }
+    fn is_closed(&self) -> bool {
+        Session::is_closed(self)
+    }
 }
 
 impl Machine for ClientSession {
     fn send(&mut self, message: Message, options: SendOptions) -> Result<SendId, SendError> {
         ClientSession::send_with(self, message, options)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        ClientSession::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        ClientSession::handle_timeout(self, now)
+    }
+    fn is_closed(&self) -> bool {
+        ClientSession::is_closed(self)
     }
 }
 
@@ -244,6 +268,19 @@ impl<M: Machine, E, N> Core<M, E, N> {
     pub(crate) fn report_closed(&self) {
         self.closed.store(true, Ordering::Release);
         self.room.notify_waiters();
+    }
+
+    /// Resolves once the machine is closed ([`report_closed`](Self::report_closed)).
+    pub(crate) async fn closed(&self) {
+        loop {
+            let room = self.room.notified();
+            let mut room = std::pin::pin!(room);
+            room.as_mut().enable();
+            if self.closed.load(Ordering::Acquire) {
+                return;
+            }
+            room.await;
+        }
     }
 }
 

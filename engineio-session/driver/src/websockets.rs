@@ -19,6 +19,12 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 /// write.
 pub(crate) const BURST: usize = 64;
 
+/// Most bytes of frames queued for a WebSocket still opening before the loop stops taking
+/// transmits from its machine (which then holds them, within its own send bound, and makes
+/// the application's `send` wait): a fast application cannot grow the queue while the socket
+/// opens.
+const QUEUE_LIMIT: usize = 128 * 1024;
+
 /// What a read of a WebSocket gave: a message, an error, or the end.
 pub(crate) type Read = Option<Result<Message, Error>>;
 
@@ -31,6 +37,8 @@ struct Socket<T> {
     id: ReqId,
     stream: Option<Box<Stream<T>>>,
     queue: Vec<(Message, bool)>,
+    /// Bytes of the frames in `queue`.
+    queued: usize,
     close: bool,
     dirty: bool,
 }
@@ -63,6 +71,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSockets<T> {
                     id,
                     stream: None,
                     queue: Vec::new(),
+                    queued: 0,
                     close: false,
                     dirty: false,
                 });
@@ -106,6 +115,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSockets<T> {
                 feed(sink, message, compress).await
             }
             _ => {
+                s.queued += message.len();
                 s.queue.push((message, compress));
                 true
             }
@@ -122,6 +132,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSockets<T> {
             };
             if !s.queue.is_empty() {
                 // Only before the socket opened: the queue's memory is not kept.
+                s.queued = 0;
                 for (m, compress) in std::mem::take(&mut s.queue) {
                     if !feed(sink, m, compress).await {
                         broken.push(s.id);
@@ -145,6 +156,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSockets<T> {
         self.sockets
             .retain(|s| !(done(s) || broken.contains(&s.id)));
         broken
+    }
+
+    /// Whether a socket still opening holds [`QUEUE_LIMIT`] bytes of frames or more: the loop
+    /// takes no more transmits until it has opened (or failed).
+    pub(crate) fn backlogged(&self) -> bool {
+        self.sockets.iter().any(|s| s.queued >= QUEUE_LIMIT)
     }
 
     /// The first socket with something to read, and what.

@@ -304,6 +304,13 @@ impl Server {
             return self.refuse(ErrorCode::BadRequest, "INVALID_ORIGIN", None);
         }
         let upgrade = is_websocket_upgrade(req.headers);
+        // A browser applies no CORS to a WebSocket: it opens one from any page, with the
+        // user's cookies, and lets the page read everything (cross-site WebSocket hijacking,
+        // python-engineio's CVE-2019-13611). Where CORS names the allowed origins, a WebSocket
+        // from any other origin is refused here (the reference leaves this to allowRequest).
+        if upgrade && self.origin_refused(origin) {
+            return self.refuse(ErrorCode::Forbidden, "ORIGIN_NOT_ALLOWED", None);
+        }
         let encoding = self
             .config
             .http_compression
@@ -492,6 +499,14 @@ impl Server {
             "UNKNOWN_SID",
             request.origin.as_ref(),
         )
+    }
+
+    /// Whether CORS names the allowed origins and `origin` is not one of them.
+    fn origin_refused(&self, origin: Option<&HeaderValue>) -> bool {
+        match (&self.config.cors, origin) {
+            (Some(cors), Some(o)) => !cors.origin.allows(o.as_bytes()),
+            _ => false,
+        }
     }
 
     fn cors_headers(&self, origin: Option<&HeaderValue>) -> HeaderMap {

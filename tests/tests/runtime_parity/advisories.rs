@@ -11,6 +11,8 @@
 //!   replayed as upgrade requests for transports that do not upgrade.
 //! - `ws` CVE-2024-37890 (too many headers) and CVE-2021-32640 (a long
 //!   `Sec-WebSocket-Protocol`).
+//!
+//! python-engineio's and engineioxide's are in `peer_advisories`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -23,7 +25,9 @@ use crate::harness::{raw_get, serve, sid_of, spawn_echo, timeout, TestRuntime};
 const WAIT: Duration = Duration::from_secs(10);
 
 /// Runs blocking socket code on a thread of its own; its result.
-async fn blocking<R: TestRuntime, T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) async fn blocking<R: TestRuntime, T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
@@ -36,7 +40,7 @@ async fn blocking<R: TestRuntime, T: Send + 'static>(f: impl FnOnce() -> T + Sen
 }
 
 /// Waits until the server has `n` sessions open.
-async fn sessions_open<R: TestRuntime>(engine: &EngineIo<R>, n: u64) {
+pub(crate) async fn sessions_open<R: TestRuntime>(engine: &EngineIo<R>, n: u64) {
     for _ in 0..200 {
         if engine.metrics().sessions_open == n {
             return;
@@ -48,7 +52,7 @@ async fn sessions_open<R: TestRuntime>(engine: &EngineIo<R>, n: u64) {
 }
 
 /// The server still serves: a handshake is answered with an open packet.
-async fn still_serves<R: TestRuntime>(addr: SocketAddr) -> String {
+pub(crate) async fn still_serves<R: TestRuntime>(addr: SocketAddr) -> String {
     let (head, body) = raw_get::<R>(addr, "/engine.io/?EIO=4&transport=polling", "").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(body.starts_with("0{"), "{body}");
@@ -62,7 +66,7 @@ async fn echo_server<R: TestRuntime>() -> (EngineIo<R>, SocketAddr) {
     (engine, addr)
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
+pub(crate) fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
     s
@@ -70,7 +74,7 @@ fn connect(addr: SocketAddr) -> TcpStream {
 
 /// Reads until the peer closes: everything it sent, and whether it closed (rather than the
 /// read timing out).
-fn read_to_close(s: &mut TcpStream) -> (Vec<u8>, bool) {
+pub(crate) fn read_to_close(s: &mut TcpStream) -> (Vec<u8>, bool) {
     let mut all = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -84,7 +88,14 @@ fn read_to_close(s: &mut TcpStream) -> (Vec<u8>, bool) {
 }
 
 /// Reads one HTTP response (head and a `Content-Length` body) from a kept-alive connection.
-fn read_response(s: &mut TcpStream) -> String {
+pub(crate) fn read_response(s: &mut TcpStream) -> String {
+    let (head, body) = read_response_bytes(s);
+    head + &String::from_utf8_lossy(&body)
+}
+
+/// Reads one HTTP response from a kept-alive connection: its head (with the blank line) and
+/// its `Content-Length` body as bytes.
+pub(crate) fn read_response_bytes(s: &mut TcpStream) -> (String, Vec<u8>) {
     let mut got = Vec::new();
     let mut b = [0u8; 1];
     while !got.ends_with(b"\r\n\r\n") {
@@ -104,12 +115,12 @@ fn read_response(s: &mut TcpStream) -> String {
         .unwrap_or(0);
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).unwrap();
-    head + &String::from_utf8_lossy(&body)
+    (head, body)
 }
 
 /// A WebSocket upgrade request for `target`, with the extra header lines `extra` (each ending
 /// in CRLF).
-fn upgrade_request(target: &str, extra: &str) -> String {
+pub(crate) fn upgrade_request(target: &str, extra: &str) -> String {
     format!(
         "GET {target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
@@ -117,7 +128,7 @@ fn upgrade_request(target: &str, extra: &str) -> String {
 }
 
 /// Opens a WebSocket session by hand: the socket, after the 101 and the open packet's frame.
-fn raw_websocket(addr: SocketAddr) -> TcpStream {
+pub(crate) fn raw_websocket(addr: SocketAddr) -> TcpStream {
     let mut s = connect(addr);
     let request = upgrade_request("/engine.io/?EIO=4&transport=websocket", "");
     s.write_all(request.as_bytes()).unwrap();

@@ -11,8 +11,10 @@ mod harness;
 mod hostile;
 mod lagging;
 mod loopback;
+mod peer_advisories;
 mod sending;
 mod server_api;
+mod stuck_peers;
 mod tls;
 
 /// Declares, for each `async fn name<R: TestRuntime>()`, a `#[test]` per runtime:
@@ -41,8 +43,10 @@ mod tests {
     pub(crate) use crate::hostile::*;
     pub(crate) use crate::lagging::*;
     pub(crate) use crate::loopback::*;
+    pub(crate) use crate::peer_advisories::*;
     pub(crate) use crate::sending::*;
     pub(crate) use crate::server_api::*;
+    pub(crate) use crate::stuck_peers::*;
     pub(crate) use crate::tls::*;
 }
 
@@ -85,4 +89,14 @@ on_both_runtimes!(
     advisory_cve_2023_31125_upgrades_for_other_transports_are_refused,
     advisory_ws_cve_2024_37890_too_many_headers_are_refused,
     advisory_ws_cve_2021_32640_a_long_subprotocol_header_costs_nothing,
+    advisory_python_engineio_cve_2019_13611_a_websocket_from_another_origin_is_refused,
+    advisory_python_engineio_cve_2026_48802_a_flood_of_pongs_costs_nothing,
+    advisory_engineioxide_malformed_v3_payloads_are_refused_at_once,
+    advisory_engineioxide_v3_text_and_binary_stay_apart_on_a_parked_get,
+    advisory_engineioxide_every_get_during_an_upgrade_gets_a_noop,
+    advisory_engineioxide_a_websocket_closed_mid_upgrade_leaves_polling_working,
+    a_websocket_peer_that_never_reads_is_ended_by_the_heartbeat,
+    a_polling_get_never_collected_is_bounded_and_ended,
+    a_stalled_post_body_is_ended_by_the_heartbeat,
+    thousands_of_abandoned_handshakes_are_reaped,
 );

@@ -15,7 +15,7 @@ use super::{ClientCore, ClientSocketEvent};
 use crate::clock::{Alarm, Clock};
 use crate::core::CLOSE;
 use crate::deflate::DeflateIo;
-use crate::step::{next_step, Step};
+use crate::step::{next_step, unless_stuck, Step, CLOSED_WRITE_GRACE};
 use crate::websockets::{self, WebSockets};
 use crate::ws::{self, Incoming};
 use crate::Runtime;
@@ -92,7 +92,15 @@ impl<R: Runtime> Driver<R> {
             }
         }
         self.core.close_inbox();
-        std::mem::take(&mut self.sockets).close_all().await;
+        let close = std::mem::take(&mut self.sockets).close_all();
+        let rt = self.clock.runtime();
+        // Boxed: the timer would grow every task's future for its last moment.
+        Box::pin(crate::runtime::timeout_at(
+            rt,
+            rt.now() + CLOSED_WRITE_GRACE,
+            close,
+        ))
+        .await;
         self.core.report_closed();
         self.core.end();
     }
@@ -136,11 +144,22 @@ impl<R: Runtime> Driver<R> {
         self.core.lock().handle_input(now, input);
     }
 
+    /// Drops the WebSockets (their connections close) after a write to them was given up;
+    /// the machine is closed already. Returns them as broken.
+    fn drop_sockets(&mut self) -> Vec<ReqId> {
+        let ids = self.sockets.ids().collect();
+        tracing::debug!("a server that does not read: the websockets are dropped");
+        self.sockets = WebSockets::default();
+        ids
+    }
+
     /// Drains the machine: performs every transmit, delivers every event.
     async fn perform(&mut self) {
         loop {
             // One lock per item: the guard must not live across an `.await`.
-            loop {
+            // Not while a WebSocket still opening holds a backlog: the transmits wait in the
+            // machine, within its send bound.
+            while !self.sockets.backlogged() {
                 let t = self.core.lock().poll_transmit();
                 let Some(t) = t else { break };
                 self.transmit(t).await;
@@ -154,7 +173,12 @@ impl<R: Runtime> Driver<R> {
                 self.event(e, &mut flushed, &mut closed);
             }
             // Coalesced writes: one flush per socket per round.
-            let broken = self.sockets.flush().await;
+            let flush = self.sockets.flush();
+            let flushed_all = unless_stuck!(&mut self.alarm, &self.clock, &self.core, flush);
+            let broken = match flushed_all {
+                Some(broken) => broken,
+                None => self.drop_sockets(),
+            };
             if let Some(last) = flushed {
                 self.core.report_flushed(flushed);
                 if self.flush_events {
@@ -249,9 +273,11 @@ impl<R: Runtime> Driver<R> {
                 compress,
             } => {
                 // A broken socket is found at the flush.
-                self.sockets
-                    .write(ws, ws::to_message(frame), compress)
-                    .await;
+                let write = self.sockets.write(ws, ws::to_message(frame), compress);
+                let written = unless_stuck!(&mut self.alarm, &self.clock, &self.core, write);
+                if written.is_none() {
+                    self.drop_sockets();
+                }
             }
             ClientTransmit::WsClose { ws } => self.sockets.close(ws),
         }

@@ -25,7 +25,7 @@ use crate::clock::Alarm;
 use crate::core::{Core, SHUTDOWN};
 use crate::deflate::DeflateIo;
 use crate::io::HyperIo;
-use crate::step::{next_step, Step};
+use crate::step::{next_step, unless_stuck, Step, CLOSED_WRITE_GRACE};
 use crate::websockets::{self, WebSockets};
 use crate::ws::{self, Incoming, Upgrade};
 use crate::Runtime;
@@ -178,7 +178,15 @@ impl<R: Runtime> Task<R> {
             .server()
             .session_ended(now, sid, reason, transport);
         self.core.close_inbox();
-        std::mem::take(&mut self.sockets).close_all().await;
+        let close = std::mem::take(&mut self.sockets).close_all();
+        let rt = self.shared.clock.runtime();
+        // Boxed: the timer would grow every task's future for its last moment.
+        Box::pin(crate::runtime::timeout_at(
+            rt,
+            rt.now() + CLOSED_WRITE_GRACE,
+            close,
+        ))
+        .await;
         self.shared.metrics.closed(transport, reason);
         // Senders still waiting for room find the session closed; `recv` ends after the
         // queued events.
@@ -196,6 +204,15 @@ impl<R: Runtime> Task<R> {
         // when it catches up).
         let sockets = (!self.core.lagging()).then_some(&mut self.sockets);
         next_step(&self.core.wake, sockets, sleep).await
+    }
+
+    /// Drops the session's WebSockets (their connections close) after a write to them was
+    /// given up; the machine is closed already. Returns them as broken.
+    fn drop_sockets(&mut self) -> Vec<ReqId> {
+        let ids = self.sockets.ids().collect();
+        tracing::debug!("a peer that does not read: its websockets are dropped");
+        self.sockets = WebSockets::default();
+        ids
     }
 
     /// Feeds what a WebSocket delivered.
@@ -279,7 +296,9 @@ impl<R: Runtime> Task<R> {
     async fn perform(&mut self) {
         loop {
             // One lock per item: the guard must not live across an `.await`.
-            loop {
+            // Not while a WebSocket still opening holds a backlog: the transmits wait in the
+            // machine, within its send bound.
+            while !self.sockets.backlogged() {
                 let t = self.core.lock().poll_transmit();
                 let Some(t) = t else { break };
                 self.transmit(t).await;
@@ -293,7 +312,12 @@ impl<R: Runtime> Task<R> {
                 self.event(e, &mut flushed, &mut closed);
             }
             // Coalesced writes: one flush per socket per round.
-            let broken = self.sockets.flush().await;
+            let flush = self.sockets.flush();
+            let flushed_all = unless_stuck!(&mut self.alarm, &self.shared.clock, &self.core, flush);
+            let broken = match flushed_all {
+                Some(broken) => broken,
+                None => self.drop_sockets(),
+            };
             if let Some(last) = flushed {
                 self.core.report_flushed(flushed);
                 if self.shared.flush_events {
@@ -351,13 +375,15 @@ impl<R: Runtime> Task<R> {
                 compress,
             } => {
                 self.shared.metrics.bytes_out(frame.len());
-                if !self
-                    .sockets
-                    .write(ws, ws::to_message(frame), compress)
-                    .await
-                {
+                let write = self.sockets.write(ws, ws::to_message(frame), compress);
+                let written = unless_stuck!(&mut self.alarm, &self.shared.clock, &self.core, write);
+                match written {
                     // Found broken at the flush.
-                    tracing::trace!(?ws, "websocket write failed");
+                    Some(false) => tracing::trace!(?ws, "websocket write failed"),
+                    Some(true) => {}
+                    None => {
+                        self.drop_sockets();
+                    }
                 }
             }
             Transmit::WsClose { ws } => self.sockets.close(ws),
@@ -404,11 +430,25 @@ impl<R: Runtime> Task<R> {
     }
 }
 
-async fn read_body(mut body: BoxBody, limit: usize, id: ReqId, core: Arc<SessionCore>) {
+async fn read_body(body: BoxBody, limit: usize, id: ReqId, core: Arc<SessionCore>) {
+    // A body that is still coming when the session closes (a client that stalls mid-body
+    // cannot answer pings, so the heartbeat ends it) is dropped: hyper then closes the
+    // connection instead of waiting for the rest.
+    let read = std::pin::pin!(read_whole(body, limit, id));
+    let closed = std::pin::pin!(core.closed());
+    if let futures_util::future::Either::Left((cmd, _)) =
+        futures_util::future::select(read, closed).await
+    {
+        let _ = core.deliver(cmd).await;
+    }
+}
+
+/// Reads a POST body up to `limit` bytes: the command for the session.
+async fn read_whole(mut body: BoxBody, limit: usize, id: ReqId) -> Cmd {
     // A body in one chunk (the common case) is kept as it is, without a copy.
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut len = 0usize;
-    let cmd = loop {
+    loop {
         match body.frame().await {
             None => {
                 let body = match chunks.len() {
@@ -416,21 +456,20 @@ async fn read_body(mut body: BoxBody, limit: usize, id: ReqId, core: Arc<Session
                     1 => chunks.pop().unwrap_or_default(),
                     _ => Bytes::from(chunks.concat()),
                 };
-                break Cmd::PostBody(Box::new((id, body)));
+                return Cmd::PostBody(Box::new((id, body)));
             }
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     len += data.len();
                     if len > limit {
-                        break Cmd::PostTooLarge(id);
+                        return Cmd::PostTooLarge(id);
                     }
                     chunks.push(data);
                 }
             }
-            Some(Err(_)) => break Cmd::Aborted(id),
+            Some(Err(_)) => return Cmd::Aborted(id),
         }
-    };
-    let _ = core.deliver(cmd).await;
+    }
 }
 
 /// Waits for the `101` to go out, then hands the WebSocket to the session task.

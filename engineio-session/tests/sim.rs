@@ -4,7 +4,7 @@
 //! A million seeds (takes a while; `--release` matters):
 //!
 //! ```text
-//! SIM_SEEDS=1000000 cargo test --release -p engineio-session --test sim
+//! SIM_SEEDS=1000000 cargo test --release -p engineio-session --test sim many_seeds -- --nocapture
 //! ```
 //!
 //! `SIM_SEEDS` (default 2000) is how many seeds `many_seeds` runs, from `SIM_SEED_START`
@@ -14,7 +14,9 @@
 use std::time::{Duration, Instant};
 
 use engineio_session::proto::Message;
-use engineio_session::sim::{ClientMix, Config, FaultRates, Report, Sim};
+use engineio_session::sim::{
+    ClientMix, Config, FaultRates, InputRates, Invariant, Report, Sabotage, Sim,
+};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -167,7 +169,7 @@ fn each_fault_alone() {
         f(&mut rates);
         rates
     };
-    let cases: [(&str, FaultRates); 8] = [
+    let cases: [(&str, FaultRates); 10] = [
         ("abort_get", one(|r| r.abort_get = 1.0)),
         ("kill_ws_mid_probe", one(|r| r.kill_ws_mid_probe = 1.0)),
         ("delay_upgrade", one(|r| r.delay_upgrade = 1.0)),
@@ -176,6 +178,8 @@ fn each_fault_alone() {
         ("garbage", one(|r| r.garbage = 1.0)),
         ("partition", one(|r| r.partition = 1.0)),
         ("clock_jump", one(|r| r.clock_jump = 1.0)),
+        ("overlapping_post", one(|r| r.overlapping_post = 1.0)),
+        ("oversized", one(|r| r.oversized = 1.0)),
     ];
     for (name, rates) in cases {
         let mut total = Report::default();
@@ -385,4 +389,258 @@ fn our_client_same_seed_same_trace() {
         })
         .collect();
     assert_eq!(hashes.len(), 30);
+}
+
+/// Runs `seeds` seeds of `config` and sums their reports (panicking on a failure).
+fn total(seeds: std::ops::Range<u64>, config: impl Fn(u64) -> Config) -> Report {
+    let mut total = Report::default();
+    for seed in seeds {
+        match Sim::new(config(seed)).run() {
+            Ok(r) => total.merge(&r),
+            Err(f) => panic!("{f}"),
+        }
+    }
+    total
+}
+
+fn count(map: &std::collections::BTreeMap<&'static str, u64>, name: &str) -> u64 {
+    map.get(name).copied().unwrap_or(0)
+}
+
+#[test]
+fn overlaps_and_oversized_input_get_the_exact_answer() {
+    let rates = FaultRates {
+        duplicate_get: 1.0,
+        overlapping_post: 1.0,
+        oversized: 1.0,
+        ..FaultRates::NONE
+    };
+    let t = total(0..40, |seed| Config {
+        faults: rates,
+        inputs: InputRates::NONE,
+        ..config(seed)
+    });
+    // The second GET or POST: an empty 400; a POST being read: `Session ID unknown`; a
+    // parked GET: the close packet alone; a body over maxPayload: an empty 413; a message
+    // over it on WebSocket: the session closes with `transport error` (checked with each).
+    for name in [
+        "overlapping_get",
+        "overlapping_post",
+        "closed_post",
+        "closed_poll",
+        "oversized_post",
+        "oversized_frame",
+    ] {
+        assert!(count(&t.checks, name) > 0, "{name} never checked: {t}");
+    }
+    assert!(count(&t.server_closes, "transport error") > 0, "{t}");
+}
+
+#[test]
+fn each_input_happens_and_is_answered_as_the_model_says() {
+    let quiet = |seed: u64, inputs: InputRates| {
+        let mut c = Config {
+            faults: FaultRates::NONE,
+            inputs,
+            ..config(seed)
+        };
+        c.shutdown = 0.0;
+        c.mix.client_close = 0.0;
+        c.mix.server_close = 0.0;
+        c
+    };
+    // (the inputs, what the report must count under `inputs`, and under `checks`)
+    let cases: [(InputRates, &[&str], &[&str]); 7] = [
+        (
+            InputRates {
+                cors: 1.0,
+                origin: 1.0,
+                preflight: 1.0,
+                cross_site: 1.0,
+                ..InputRates::NONE
+            },
+            &["preflight", "cross_site"],
+            &["cors", "preflight", "cross_site_ws"],
+        ),
+        (
+            InputRates {
+                preflight: 1.0,
+                ..InputRates::NONE
+            },
+            &["preflight"],
+            &["bad_method"],
+        ),
+        (
+            InputRates {
+                cookie: 1.0,
+                ..InputRates::NONE
+            },
+            &[],
+            &["cookie", "cookie_sent_back"],
+        ),
+        (
+            InputRates {
+                allow_request: 1.0,
+                refuse: 0.7,
+                ..InputRates::NONE
+            },
+            &["refused"],
+            &["refused"],
+        ),
+        (
+            InputRates {
+                at_limit: 1.0,
+                ..InputRates::NONE
+            },
+            &["at_limit"],
+            &["at_limit_post", "at_limit_frame"],
+        ),
+        (
+            InputRates {
+                stale_sid: 1.0,
+                ..InputRates::NONE
+            },
+            &["unknown_sid"],
+            &["unknown_sid"],
+        ),
+        (
+            InputRates {
+                reconnect: 1.0,
+                stale_sid: 1.0,
+                ..InputRates::NONE
+            },
+            &["reconnect", "stale_sid"],
+            &["stale_sid", "late_post_ok"],
+        ),
+    ];
+    for (rates, inputs, checks) in cases {
+        let t = total(0..40, |seed| {
+            let mut c = quiet(seed, rates);
+            if rates.reconnect > 0.0 {
+                c.mix.client_close = 0.5;
+                c.mix.server_close = 0.5;
+            }
+            c
+        });
+        for name in inputs {
+            assert!(count(&t.inputs, name) > 0, "input {name} never sent: {t}");
+        }
+        for name in checks {
+            assert!(count(&t.checks, name) > 0, "{name} never checked: {t}");
+        }
+        if rates.reconnect == 0.0 {
+            // Nobody closed (but v3 clients whose batch went over the small maxPayload of
+            // some seeds, which they are not told): every client got its session, refused or
+            // not, and everything arrived (the final check).
+            assert_eq!(t.sessions, 120, "{t}");
+            let closes: u64 = t.client_closes.values().sum();
+            assert_eq!(closes, count(&t.checks, "oversized_post"), "{t}");
+        } else {
+            // A reconnect is a session more; every session closed or delivered everything.
+            assert!(t.sessions > 120 + count(&t.inputs, "reconnect") / 2, "{t}");
+        }
+    }
+}
+
+#[test]
+fn handshakes_during_shutdown_get_503() {
+    let t = total(0..60, |seed| {
+        let mut c = Config {
+            faults: FaultRates::NONE,
+            inputs: InputRates {
+                allow_request: 1.0,
+                refuse: 1.0,
+                reconnect: 1.0,
+                ..InputRates::NONE
+            },
+            ..config(seed)
+        };
+        c.shutdown = 1.0;
+        c.mix.client_close = 1.0;
+        c
+    });
+    assert!(count(&t.checks, "unavailable") > 0, "{t}");
+}
+
+/// The checker can fail: with an expectation deliberately wrong, runs that check such an
+/// answer fail with `Invariant::Answer`, and the same seeds pass without it.
+#[test]
+fn a_wrong_expectation_is_caught() {
+    let cases = [
+        (
+            Sabotage::Status,
+            InputRates {
+                stale_sid: 1.0,
+                ..InputRates::NONE
+            },
+            FaultRates::NONE,
+        ),
+        (
+            Sabotage::Cors,
+            InputRates {
+                cors: 1.0,
+                origin: 1.0,
+                ..InputRates::NONE
+            },
+            FaultRates::NONE,
+        ),
+        (
+            Sabotage::Cookie,
+            InputRates {
+                cookie: 1.0,
+                ..InputRates::NONE
+            },
+            FaultRates::NONE,
+        ),
+        (
+            Sabotage::CloseReason,
+            InputRates::NONE,
+            FaultRates {
+                oversized: 1.0,
+                ..FaultRates::NONE
+            },
+        ),
+    ];
+    for (sabotage, inputs, faults) in cases {
+        let cfg = |seed: u64| Config {
+            faults,
+            inputs,
+            ..config(seed)
+        };
+        let mut caught = 0;
+        for seed in 0..20 {
+            let sabotaged = Config {
+                sabotage: Some(sabotage),
+                ..cfg(seed)
+            };
+            if let Err(f) = Sim::new(sabotaged).run() {
+                assert_eq!(f.invariant, Invariant::Answer, "{sabotage:?}: {f}");
+                caught += 1;
+                if let Err(f) = Sim::new(cfg(seed)).run() {
+                    panic!("{sabotage:?}: seed {seed} fails without the sabotage too: {f}");
+                }
+            }
+        }
+        assert!(
+            caught >= 10,
+            "{sabotage:?}: only {caught} of 20 runs caught it"
+        );
+    }
+}
+
+#[test]
+fn reconnects_replay_exactly() {
+    for seed in [5, 31] {
+        let cfg = || {
+            let mut c = Config {
+                inputs: InputRates::all(0.5),
+                ..config(seed)
+            };
+            c.mix.client_close = 0.5;
+            c
+        };
+        let a = Sim::new(cfg()).run().map_err(|f| f.to_string());
+        let b = Sim::new(cfg()).run().map_err(|f| f.to_string());
+        assert_eq!(a, b, "seed {seed}");
+    }
 }

@@ -35,6 +35,11 @@ pub enum Invariant {
     /// Something on the wire that the protocol does not allow (bad bodies, unexpected
     /// packets, requests answered twice, frames on closed WebSockets, ...).
     Protocol,
+    /// An answer that is not the one the model of the protocol gives for that input: the
+    /// status, body, CORS or cookie headers of a response, the server-wide event, or how the
+    /// session ends (an overlap, an oversized body or message, a refused handshake, a stale
+    /// or unknown sid, a preflight, a handshake during shutdown), or a sid issued twice.
+    Answer,
     /// The code under test panicked.
     Panic,
 }
@@ -141,6 +146,20 @@ impl Sim {
                 cl.phase
             );
             self.fail(super::Invariant::Partition, detail);
+        }
+    }
+
+    /// The server holds exactly the sessions that have not closed: none left behind by a
+    /// close, a refusal or a reconnect.
+    pub(super) fn check_session_count(&mut self) {
+        let live = self.host.opened - self.host.closed;
+        let held = self.host.sessions.len() as u64;
+        if held != live && self.failure.is_none() {
+            let detail = format!(
+                "the host holds {held} sessions; {} opened and {} closed",
+                self.host.opened, self.host.closed
+            );
+            self.fail(super::Invariant::Leak, detail);
         }
     }
 

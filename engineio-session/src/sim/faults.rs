@@ -2,6 +2,12 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use engineio_proto::{ProtocolVersion, Transport};
+
+use super::client::{ClientClose, WsStage};
+use super::net::{ClientAction, Ev};
+use super::{wire, Sim};
 use crate::CloseReason;
 
 /// How often each fault is injected: the probability that a client gets it during its life
@@ -34,6 +40,13 @@ pub struct FaultRates {
     /// The server's host freezes, then wakes with its clock leapt forward and everything that
     /// arrived meanwhile pending at once (timers first or inputs first).
     pub clock_jump: f64,
+    /// The client sends a second POST while the body of its first is still being read (a slow
+    /// upload): the second gets 400, the first `Session ID unknown`, and the session closes
+    /// with `transport error`. Wire clients only.
+    pub overlapping_post: f64,
+    /// The client sends a POST body, or a WebSocket message, over maxPayload: 413 for the POST,
+    /// and the session closes with `transport error` (its WebSocket closed). Wire clients only.
+    pub oversized: f64,
 }
 
 impl FaultRates {
@@ -47,6 +60,8 @@ impl FaultRates {
         garbage: 0.0,
         partition: 0.0,
         clock_jump: 0.0,
+        overlapping_post: 0.0,
+        oversized: 0.0,
     };
 
     /// Every fault with probability `p`.
@@ -60,6 +75,8 @@ impl FaultRates {
             garbage: p,
             partition: p,
             clock_jump: p,
+            overlapping_post: p,
+            oversized: p,
         }
     }
 }
@@ -82,6 +99,8 @@ pub(crate) enum FaultKind {
     Garbage,
     Partition,
     ClockJump,
+    OverlappingPost,
+    Oversized,
 }
 
 impl FaultKind {
@@ -95,18 +114,55 @@ impl FaultKind {
             FaultKind::Garbage => "garbage",
             FaultKind::Partition => "partition",
             FaultKind::ClockJump => "clock_jump",
+            FaultKind::OverlappingPost => "overlapping_post",
+            FaultKind::Oversized => "oversized",
         }
     }
 }
 
-/// A fault a client will inject at a time of its life.
+/// A fault, or another input, a client will inject at a time of its life.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Planned {
     AbortGet,
-    StallPolling { len: Duration },
+    StallPolling {
+        len: Duration,
+    },
     DuplicateGet,
     Garbage,
-    Partition { len: Duration },
+    Partition {
+        len: Duration,
+    },
+    /// A slow POST, then a second one while its body is read.
+    OverlappingPost {
+        body_delay: Duration,
+    },
+    /// A POST body or WebSocket message over maxPayload.
+    Oversized,
+    /// A message of exactly maxPayload bytes (an input, not a fault).
+    AtLimit,
+    /// A request with a sid never issued (an input).
+    UnknownSid,
+    /// A request with the sid of the session this client had before it reconnected (an input).
+    StaleSid,
+    /// A CORS preflight (an input).
+    Preflight,
+    /// A WebSocket request from an origin CORS does not allow (an input).
+    CrossSite,
+}
+
+impl Planned {
+    /// Whether this is one of the inputs of [`InputRates`](super::InputRates) rather than a
+    /// fault: sent by [`Sim::client_input`] for both kinds of clients.
+    pub(crate) fn is_input(self) -> bool {
+        matches!(
+            self,
+            Planned::AtLimit
+                | Planned::UnknownSid
+                | Planned::StaleSid
+                | Planned::Preflight
+                | Planned::CrossSite
+        )
+    }
 }
 
 /// When the probed WebSocket dies.
@@ -187,7 +243,8 @@ pub(crate) const KILL_WS_AFTER_5: Reasons = Reasons::of(&[TransportClose, PingTi
 /// Slow `5`, stalled polling, partitions, a frozen server: heartbeats time out, or the client's
 /// own heartbeat does and it closes.
 pub(crate) const SILENCE: Reasons = Reasons::of(&[PingTimeout, TransportClose]);
-/// Overlapping GETs, a v4 POST with a binary body: refused, a transport error.
+/// Overlapping GETs or POSTs, a v4 POST with a binary body, a body or message over maxPayload:
+/// refused, a transport error.
 pub(crate) const TRANSPORT_ERROR: Reasons = Reasons::of(&[TransportError]);
 /// Undecodable input.
 pub(crate) const GARBAGE: Reasons = Reasons::of(&[ParseError]);
@@ -209,3 +266,139 @@ pub(crate) const MACHINE_ABORT_GET: Reasons = Reasons::of(&[TransportError]);
 pub(crate) const MACHINE_KILL_WS_AFTER_5: Reasons = Reasons::of(&[TransportClose]);
 /// A v3 POST over the server's maxPayload (v3 clients are not told it): 413.
 pub(crate) const MACHINE_POST_TOO_LARGE: Reasons = Reasons::of(&[TransportError]);
+
+// ---- injecting them into a wire client -----------------------------------------------------
+
+impl Sim {
+    /// All of `c`'s traffic is lost for `len`; a partition longer than the heartbeat bound is
+    /// checked once it has lasted the bound.
+    pub(super) fn partition(&mut self, c: usize, len: Duration) {
+        let until = self.now + len;
+        trace!(self, "c{c} fault: partition for {len:?}");
+        self.injected(c, FaultKind::Partition, SILENCE);
+        self.clients[c].machine_allowed.add(MACHINE_SILENCE);
+        self.clients[c].partitions.push((self.now, until));
+        let bound = self.partition_bound();
+        if len > bound {
+            let at = self.now + bound;
+            let ev = Ev::PartitionCheck {
+                client: c,
+                since: self.now,
+            };
+            self.queue.push(at, super::net::NORMAL, ev);
+        }
+    }
+
+    pub(super) fn injected(&mut self, c: usize, kind: FaultKind, reasons: Reasons) {
+        self.clients[c].allowed.add(reasons);
+        *self.stats.faults.entry(kind.name()).or_default() += 1;
+    }
+
+    pub(super) fn client_fault(&mut self, c: usize, i: usize) {
+        let fault = self.clients[c].plan.faults[i].1;
+        if fault.is_input() {
+            return self.client_input(c, i);
+        }
+        let cl = &self.clients[c];
+        if cl.close.is_some() {
+            return;
+        }
+        let polling = cl.is_open() && cl.transport == Transport::Polling;
+        let ready = match fault {
+            Planned::OverlappingPost { .. } => polling && cl.post.is_none() && !cl.pausing,
+            Planned::Oversized => {
+                cl.is_open()
+                    && (cl.on_ws().is_some() || (polling && cl.post.is_none() && !cl.pausing))
+            }
+            Planned::AtLimit
+            | Planned::UnknownSid
+            | Planned::StaleSid
+            | Planned::Preflight
+            | Planned::CrossSite => false,
+            Planned::Partition { .. } => cl.started.is_some(),
+            Planned::AbortGet => polling && cl.gets.values().any(Option::is_none),
+            Planned::DuplicateGet => polling && !cl.pausing && !cl.gets.is_empty(),
+            Planned::StallPolling { .. } => polling,
+            Planned::Garbage => {
+                cl.ws
+                    .is_some_and(|(_, s)| s != WsStage::Connecting && s != WsStage::Opening)
+                    || (polling && cl.post.is_none() && !cl.pausing)
+            }
+        };
+        if !ready {
+            // Not possible now (no GET in flight, not polling, ...): try again a bit later.
+            if self.now < self.send_until {
+                self.at(c, Duration::from_millis(15), ClientAction::Fault(i));
+            }
+            return;
+        }
+        match fault {
+            Planned::Partition { len } => self.partition(c, len),
+            Planned::OverlappingPost { body_delay } => {
+                self.injected(c, FaultKind::OverlappingPost, TRANSPORT_ERROR);
+                self.wire_overlapping_posts(c, body_delay);
+            }
+            Planned::Oversized => {
+                self.injected(c, FaultKind::Oversized, TRANSPORT_ERROR);
+                self.wire_oversized(c);
+            }
+            Planned::AtLimit
+            | Planned::UnknownSid
+            | Planned::StaleSid
+            | Planned::Preflight
+            | Planned::CrossSite => {}
+            Planned::AbortGet => {
+                let cl = &mut self.clients[c];
+                let Some(link) = cl.gets.iter().find(|(_, r)| r.is_none()).map(|(l, _)| *l) else {
+                    return;
+                };
+                cl.gets.remove(&link);
+                trace!(self, "c{c} fault: GET L{link} aborted");
+                self.injected(c, FaultKind::AbortGet, ABORT_GET);
+                self.links[link].dead_down = true;
+                self.send_up(link, Ev::Abort { link });
+                self.client_close(c, ClientClose::TransportError);
+            }
+            Planned::DuplicateGet => {
+                trace!(self, "c{c} fault: duplicate GET");
+                self.injected(c, FaultKind::DuplicateGet, TRANSPORT_ERROR);
+                self.client_get(c);
+            }
+            Planned::StallPolling { len } => {
+                trace!(self, "c{c} fault: polling stalls for {len:?}");
+                self.injected(c, FaultKind::StallPolling, SILENCE);
+                self.clients[c].stall_until = self.now + len;
+                self.at(c, len, ClientAction::StallEnd);
+            }
+            Planned::Garbage => {
+                let cl = &self.clients[c];
+                if let Some((link, WsStage::Probing | WsStage::Probed)) = cl.ws {
+                    // On the probe: only the upgrade fails (unless a `5` follows into the
+                    // closed WebSocket and the client, upgraded for nothing, goes silent).
+                    let frame = wire::garbage_frame(cl.version(), &mut self.rng);
+                    self.injected(c, FaultKind::Garbage, KILL_WS_AFTER_5);
+                    trace!(self, "c{c} fault: garbage frame on the probe");
+                    return self.client_raw_frame(c, link, frame);
+                }
+                let cl = &self.clients[c];
+                if let Some(link) = cl.on_ws() {
+                    let frame = wire::garbage_frame(cl.version(), &mut self.rng);
+                    self.injected(c, FaultKind::Garbage, GARBAGE);
+                    trace!(self, "c{c} fault: garbage frame");
+                    self.client_raw_frame(c, link, frame);
+                } else if cl.version() == ProtocolVersion::V4 && self.rng.chance(0.2) {
+                    // A binary body where v4 has none: refused with 400, a transport error.
+                    self.injected(c, FaultKind::Garbage, TRANSPORT_ERROR);
+                    trace!(self, "c{c} fault: v4 binary body");
+                    let body = Bytes::from_static(b"4hello");
+                    self.client_post_body(c, body, "application/octet-stream");
+                } else {
+                    let (body, ct) = wire::garbage_body(cl.plan.format, &mut self.rng);
+                    self.injected(c, FaultKind::Garbage, GARBAGE);
+                    trace!(self, "c{c} fault: garbage body");
+                    self.client_post_body(c, body, ct);
+                }
+            }
+        }
+    }
+}

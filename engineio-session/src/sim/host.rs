@@ -6,16 +6,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use engineio_proto::{Frame, Message, Transport};
-use http::Request;
+use http::header::HeaderValue;
 
-use super::client::{Show, ShowFrame, SrvSide};
+use super::client::{Show, ShowFrame};
+use super::expect::{After, Expect, Lingering};
 use super::net::{AppAction, Ev, LinkId, LinkKind, NORMAL};
 use super::trace::Esc;
 use super::wire::{self, Alphabet};
 use super::{Invariant, Sim};
 use crate::{
-    CloseReason, Event, Input, Instant, ReqId, RequestKind, Route, SendError, SendId, Server,
-    Session, Sid, Transmit, Verdict,
+    CloseReason, Event, Input, Instant, ReqId, RequestKind, SendError, SendId, Server, Session,
+    Sid, Transmit,
 };
 
 /// What became of a request the host received.
@@ -41,6 +42,14 @@ pub(crate) struct HostReq {
     pub(crate) state: ReqState,
     pub(crate) body: Bytes,
     pub(crate) limit: Option<usize>,
+    /// The request's `Origin`.
+    pub(crate) origin: Option<HeaderValue>,
+    /// `Some(its Access-Control-Request-Headers)` for a preflight.
+    pub(crate) preflight: Option<Option<HeaderValue>>,
+    /// The `Set-Cookie` its answer must carry (a handshake's).
+    pub(crate) set_cookie: Option<HeaderValue>,
+    /// The answer the model expects, when it knows it exactly.
+    pub(crate) expect: Option<Expect>,
 }
 
 pub(crate) struct HostSession {
@@ -56,7 +65,11 @@ pub(crate) struct HostSession {
     pub(crate) last_flushed: Option<SendId>,
     pub(crate) next_send: u64,
     pub(crate) upgraded: bool,
+    /// On WebSocket (opened there, or upgraded), as the host saw it.
+    pub(crate) on_ws: bool,
     pub(crate) closed: Option<CloseReason>,
+    /// What the model expects of the session once the input being handled is.
+    pub(crate) after: Option<After>,
 }
 
 pub(crate) struct Host {
@@ -65,6 +78,15 @@ pub(crate) struct Host {
     pub(crate) by_client: BTreeMap<usize, Sid>,
     pub(crate) reqs: BTreeMap<ReqId, HostReq>,
     pub(crate) next_req: u64,
+    /// The server was shut down.
+    pub(crate) shut_down: bool,
+    /// Every sid the server issued.
+    pub(crate) issued: BTreeSet<Sid>,
+    /// Sessions opened and closed.
+    pub(crate) opened: u64,
+    pub(crate) closed: u64,
+    /// The model's polling sessions closed lately by the server.
+    pub(crate) lingering: Lingering,
 }
 
 impl Host {
@@ -75,6 +97,11 @@ impl Host {
             by_client: BTreeMap::new(),
             reqs: BTreeMap::new(),
             next_req: 1,
+            shut_down: false,
+            issued: BTreeSet::new(),
+            opened: 0,
+            closed: 0,
+            lingering: Lingering::default(),
         }
     }
 
@@ -90,135 +117,8 @@ impl Host {
 impl Sim {
     // ---- inputs from the network --------------------------------------------------------------
 
-    pub(super) fn host_request(&mut self, link: LinkId, req: Request<Bytes>) {
-        let id = ReqId(self.host.next_req);
-        self.host.next_req += 1;
-        self.links[link].req = Some(id);
-        let route = self.host.server.route((&req).into());
-        while let Some(e) = self.host.server.poll_event() {
-            trace!(self, "server event {e:?}");
-        }
-        let c = self.links[link].client;
-        let mut entry = HostReq {
-            link,
-            sid: None,
-            kind: None,
-            state: ReqState::Pending,
-            body: req.into_body(),
-            limit: None,
-        };
-        match route {
-            Route::Pass => {
-                self.fail(
-                    Invariant::Protocol,
-                    format!("c{c}: L{link} not routed to Engine.IO"),
-                );
-            }
-            Route::Respond(resp) => {
-                trace!(
-                    self,
-                    "srv R{} from c{c} L{link}: refused {}",
-                    id.0,
-                    resp.status()
-                );
-                self.host.reqs.insert(id, entry);
-                self.host_respond(None, id, resp);
-            }
-            Route::Handshake(hs) => {
-                trace!(
-                    self,
-                    "srv R{} from c{c} L{link}: handshake {:?}",
-                    id.0,
-                    hs.transport()
-                );
-                let direct = hs.transport() == Transport::Websocket;
-                if direct != (self.links[link].kind == LinkKind::WsHandshake) {
-                    return self.fail(
-                        Invariant::Protocol,
-                        format!("c{c}: handshake routed as {:?}", hs.transport()),
-                    );
-                }
-                entry.kind = Some(if direct {
-                    RequestKind::WebSocket
-                } else {
-                    RequestKind::Get
-                });
-                self.host.reqs.insert(id, entry);
-                match self.host.server.accept(self.now, hs, id, Verdict::Allow) {
-                    Ok((sid, session)) => {
-                        trace!(self, "srv accept c{c} sid {sid}");
-                        self.stats.sessions += 1;
-                        if let Some(r) = self.host.reqs.get_mut(&id) {
-                            r.sid = Some(sid);
-                        }
-                        let mut sent = Vec::new();
-                        if let Some(m) = &self.config.server.initial_packet {
-                            sent.push(m.clone());
-                        }
-                        self.clients[c].srv = Some(SrvSide {
-                            sid,
-                            sent,
-                            received: Vec::new(),
-                            closed: None,
-                            app_closing: None,
-                            next_tag: 0,
-                        });
-                        let mut pending = BTreeSet::new();
-                        if !direct {
-                            pending.insert(id);
-                        }
-                        let hs = HostSession {
-                            session,
-                            client: c,
-                            deadline: None,
-                            pending,
-                            sockets: BTreeSet::new(),
-                            upgrade_ws: None,
-                            last_flushed: None,
-                            next_send: 0,
-                            upgraded: false,
-                            closed: None,
-                        };
-                        if let Some(old) = self.host.by_client.insert(c, sid) {
-                            return self.fail(
-                                Invariant::Protocol,
-                                format!("c{c} got a second session ({old}, {sid})"),
-                            );
-                        }
-                        self.host_drain(sid, hs);
-                        while let Some(e) = self.host.server.poll_event() {
-                            trace!(self, "server event {e:?}");
-                        }
-                    }
-                    Err(resp) => self.host_respond(None, id, resp),
-                }
-            }
-            Route::Session { sid, request } => {
-                let kind = request.kind();
-                entry.sid = Some(sid);
-                entry.kind = Some(kind);
-                self.host.reqs.insert(id, entry);
-                let Some(mut hs) = self.host.sessions.remove(&sid) else {
-                    trace!(self, "srv R{} from c{c} L{link}: unknown sid", id.0);
-                    let resp = self.host.server.unknown_session(self.now, sid, &request);
-                    return self.host_respond(None, id, resp);
-                };
-                trace!(
-                    self,
-                    "{} in Request R{} {kind:?} (L{link})",
-                    self.short_of(&hs),
-                    id.0
-                );
-                hs.pending.insert(id);
-                hs.session
-                    .handle_input(self.now, Input::Request(id, request));
-                self.host_drain(sid, hs);
-            }
-        }
-    }
-
     /// The session's name in the trace, `s<client>` (written without allocating).
-    fn short_of(&self, hs: &HostSession) -> impl std::fmt::Display {
+    pub(super) fn short_of(&self, hs: &HostSession) -> impl std::fmt::Display {
         struct Short<T>(T);
         impl<T: std::fmt::Display> std::fmt::Display for Short<T> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -252,8 +152,23 @@ impl Sim {
         };
         let input = if body.len() > limit {
             trace!(self, "{} in PostTooLarge R{}", self.short_of(&hs), id.0);
+            // The model: 413, and the session closes (the client may not know maxPayload).
+            if let Some(r) = self.host.reqs.get_mut(&id) {
+                r.expect = Some(Expect::bare("oversized_post", 413));
+            }
+            self.expect_closing(&mut hs, "oversized_post");
+            if self.clients[hs.client].plan.ours {
+                self.clients[hs.client]
+                    .machine_allowed
+                    .add(super::faults::MACHINE_POST_TOO_LARGE);
+            }
             Input::PostTooLarge(id)
         } else {
+            if body.len() == limit {
+                if let Some(r) = self.host.reqs.get_mut(&id) {
+                    r.expect = Some(Expect::ok("at_limit_post"));
+                }
+            }
             trace!(
                 self,
                 "{} in PostBody R{} {}",
@@ -263,8 +178,10 @@ impl Sim {
             );
             Input::PostBody(id, body)
         };
+        let c = hs.client;
         hs.session.handle_input(self.now, input);
         self.host_drain(sid, hs);
+        self.check_answered(c, id);
     }
 
     pub(super) fn host_abort(&mut self, link: LinkId) {
@@ -288,11 +205,25 @@ impl Sim {
         let Some(id) = self.links[link].req else {
             return;
         };
+        let mut after = None;
         match self.host.reqs.get_mut(&id) {
             Some(HostReq {
-                state: ReqState::WsOpen { got_5, .. },
+                state: ReqState::WsOpen { got_5, direct },
                 ..
             }) => {
+                // The model: a message over maxPayload on the session's WebSocket closes it
+                // with `transport error`; one of exactly maxPayload is taken.
+                let limit = self.config.server.max_payload;
+                if *got_5 || *direct {
+                    after = match frame.len() {
+                        n if n > limit => Some(After::Closed(
+                            CloseReason::TransportError,
+                            "oversized_frame",
+                        )),
+                        n if n == limit => Some(After::Open("at_limit_frame")),
+                        _ => None,
+                    };
+                }
                 if matches!(&frame, Frame::Text(s) if s.as_str() == "5") {
                     *got_5 = true;
                 }
@@ -312,6 +243,12 @@ impl Sim {
             id.0,
             ShowFrame(&frame)
         );
+        if let Some(After::Closed(..)) = after {
+            self.clients[hs.client]
+                .allowed
+                .add(super::faults::TRANSPORT_ERROR);
+        }
+        hs.after = after;
         hs.session.handle_input(self.now, Input::WsFrame(id, frame));
         self.host_drain(sid, hs);
     }
@@ -392,6 +329,7 @@ impl Sim {
     pub(super) fn host_shutdown(&mut self) {
         trace!(self, "srv shutdown");
         self.host.server.shutdown();
+        self.host.shut_down = true;
         let sids: Vec<Sid> = self.host.sessions.keys().copied().collect();
         for sid in sids {
             let Some(mut hs) = self.host.sessions.remove(&sid) else {
@@ -489,7 +427,7 @@ impl Sim {
 
     /// Drains transmits and events until both are empty, re-arms the timer, checks the
     /// session's invariants, and puts it back (or drops it once closed).
-    fn host_drain(&mut self, sid: Sid, mut hs: HostSession) {
+    pub(super) fn host_drain(&mut self, sid: Sid, mut hs: HostSession) {
         loop {
             let mut any = false;
             while let Some(t) = hs.session.poll_transmit() {
@@ -519,16 +457,32 @@ impl Sim {
                     .push(at, NORMAL, Ev::Wakeup { client: hs.client });
             }
         }
-        self.host_check(&hs);
-        if hs.closed.is_some() {
+        self.host_check(&mut hs);
+        if let Some(reason) = hs.closed {
             trace!(self, "srv drops session s{}", hs.client);
+            // As the runtime adapters do: the server remembers it (a late POST is taken).
+            let transport = hs.session.transport();
+            self.host
+                .server
+                .session_ended(self.now, sid, reason, transport);
+            let by_server = matches!(
+                reason,
+                CloseReason::ForcedClose | CloseReason::ServerShuttingDown
+            );
+            if by_server && !hs.on_ws {
+                let ttl = self.config.server.ping_timeout;
+                self.host.lingering.ended(sid, self.now, ttl);
+            }
             return;
         }
         self.host.sessions.insert(sid, hs);
     }
 
-    fn host_check(&mut self, hs: &HostSession) {
+    fn host_check(&mut self, hs: &mut HostSession) {
         let c = hs.client;
+        if let Some(after) = hs.after.take() {
+            self.check_after(c, after, hs.closed);
+        }
         let gets = hs
             .pending
             .iter()
@@ -579,7 +533,7 @@ impl Sim {
         }
     }
 
-    fn host_respond(
+    pub(super) fn host_respond(
         &mut self,
         hs: Option<&mut HostSession>,
         id: ReqId,
@@ -603,8 +557,23 @@ impl Sim {
             }
         }
         let link = r.link;
+        let expect = r.expect.take();
+        let (origin, preflight, cookie) =
+            (r.origin.clone(), r.preflight.clone(), r.set_cookie.take());
         if let Some(hs) = hs {
             hs.pending.remove(&id);
+        }
+        let c = self.links[link].client;
+        self.check_headers(
+            c,
+            id,
+            resp.headers(),
+            origin.as_ref(),
+            preflight.as_ref().map(Option::as_ref),
+            cookie.as_ref(),
+        );
+        if let Some(e) = expect {
+            self.check_expect(c, id, &e, &resp);
         }
         self.send_down(
             link,
@@ -637,7 +606,9 @@ impl Sim {
                     {
                         r.limit = Some(limit);
                         let link = r.link;
-                        self.queue.push(self.now, NORMAL, Ev::Body { link });
+                        // A slow upload (the first of overlapping POSTs) takes a while.
+                        let at = self.now + self.links[link].body_delay;
+                        self.queue.push(at, NORMAL, Ev::Body { link });
                     }
                     _ => self.fail(
                         Invariant::Protocol,
@@ -645,7 +616,7 @@ impl Sim {
                     ),
                 }
             }
-            Transmit::AcceptWebSocket { req, .. } => {
+            Transmit::AcceptWebSocket { req, headers } => {
                 trace!(self, "s{c} tx AcceptWebSocket R{}", req.0);
                 let Some(r) = self.host.reqs.get_mut(&req) else {
                     return self.fail(
@@ -664,12 +635,20 @@ impl Sim {
                     direct,
                 };
                 let link = r.link;
+                let cookie = r.set_cookie.take();
                 hs.pending.remove(&req);
                 hs.sockets.insert(req);
                 if !direct {
                     hs.upgrade_ws = Some(req);
                 }
-                self.send_down(link, Ev::WsOpen { link });
+                // A `101` carries the handshake's cookie, and no CORS headers.
+                if headers.len() != usize::from(cookie.is_some()) {
+                    let detail = format!("s{c}: the 101 of R{} has headers {headers:?}", req.0);
+                    return self.fail(Invariant::Answer, detail);
+                }
+                self.check_cookie(c, req, &headers, cookie.as_ref());
+                let headers = Box::new(headers);
+                self.send_down(link, Ev::WsOpen { link, headers });
             }
             Transmit::WsFrame { ws, frame, .. } => {
                 trace!(self, "s{c} tx WsFrame R{} {}", ws.0, ShowFrame(&frame));
@@ -784,6 +763,7 @@ impl Sim {
                     );
                 }
                 hs.upgraded = true;
+                hs.on_ws = true;
                 hs.upgrade_ws = None;
                 self.stats.upgrades += 1;
             }
@@ -802,6 +782,7 @@ impl Sim {
             Event::Closed(reason) => {
                 trace!(self, "s{c} ev Closed {reason}");
                 hs.closed = Some(reason);
+                self.host.closed += 1;
                 *self.stats.server_closes.entry(reason.as_str()).or_default() += 1;
                 let cl = &mut self.clients[c];
                 if let Some(srv) = cl.srv.as_mut() {

@@ -10,7 +10,7 @@
 //!   engineio-proto's decoders, as `engine.io-client` v4 and v3 (XHR, `b64=1`, JSONP) would.
 //!   They open sessions on polling or directly on WebSocket, upgrade (and retry failed
 //!   upgrades), ping (v3) or answer pings (v4), and can misbehave on purpose (overlapping
-//!   GETs, garbage);
+//!   GETs and POSTs, garbage, bodies and messages over maxPayload);
 //! - **our client machine**, [`ClientSession`](crate::ClientSession), v4 or v3 (`forceBase64`
 //!   or binary), polling first with an upgrade, WebSocket only, or polling only, under a small
 //!   host of its own that follows the drain rule and arms one timer at its `poll_timeout` (a
@@ -23,8 +23,8 @@
 //!   bound, an aborted GET or killed WebSocket at once).
 //!
 //! Both kinds' applications send text and binary messages (empty, multibyte, large enough to
-//! be compressed), and sometimes close; the server's application sends, closes, and sometimes
-//! shuts the server down.
+//! be compressed, exactly maxPayload), and sometimes close; the server's application sends,
+//! closes, and sometimes shuts the server down.
 //!
 //! # Time and network
 //!
@@ -50,12 +50,41 @@
 //! | `garbage` | an undecodable body or frame (on the probe WebSocket: only the upgrade fails; a v4 body sent as binary: 400) | `parse error` (`transport error` for the binary body) | not applicable: not injected |
 //! | `partition` | all of a client's traffic is lost for a while; connections in use die silently | `ping timeout`, `transport close` | its host notices a dead connection (`HttpFailed`, `WsClosed`) within the heartbeat bound: `ping timeout`, `transport error`, `transport close` |
 //! | `clock_jump` | the server's host freezes, then wakes with its clock leapt forward and every pending input and timer at once, timers first or inputs first | `ping timeout`, `transport close` | `ping timeout`, `transport error`, `transport close` |
+//! | `overlapping_post` | a POST whose body uploads slowly, and a second POST behind it | `transport error` (exactly, at the second POST) | not applicable: not injected |
+//! | `oversized` | a POST body, or a WebSocket message, over maxPayload | `transport error` (exactly, at that input) | not applicable: not injected |
 //!
 //! Scripted closes allow theirs: the client's (`transport close`, or `ping timeout` when its
 //! `1` cannot get through), the application's (`forced close`), a shutdown (`server shutting
 //! down`). Our client machine may close with `forced close` (`local`) only when its
 //! application closed it, and with `transport close` or `transport error` (the close packet,
 //! its WebSocket closing, or a 400 from a closed session) once its session has closed.
+//!
+//! # Inputs
+//!
+//! [`InputRates`] says how often each of the other inputs comes, each with the answer a model
+//! of the protocol gives for it, written in the simulator independently of the machine's code
+//! and checked exactly (status, body, headers, server-wide events, how the session ends;
+//! [`Invariant::Answer`]):
+//!
+//! - per run, the server's options the configuration leaves open: CORS (an origin policy,
+//!   credentials, exposed headers, preflight options), the sticky cookie (its attributes), and
+//!   `allow_request`. Clients send an `Origin` (allowed or not); every response's CORS headers
+//!   and cookie are checked, on every transport;
+//! - per handshake under `allow_request`, the application's verdict: a refusal gets 403 with
+//!   `{"code":4,"message":...}` and leaves no session; the client tries again (our client
+//!   machine must close first, with the reason the model says);
+//! - per closed client, a reconnect: a new client of the same kind opens a new session, and
+//!   may send a request with its old sid (`Session ID unknown`, or `ok` for a POST of a polling
+//!   session the server closed less than pingTimeout ago);
+//! - per client, requests outside its session: unknown sids, preflights, WebSockets from an
+//!   origin CORS does not allow (403 before any session sees them), and messages of exactly
+//!   maxPayload (taken).
+//!
+//! Overlapping GETs and POSTs, bodies over maxPayload and WebSocket messages over it are
+//! checked against the model too, whichever way they come (a v3 client is not told
+//! maxPayload, and a JSONP body can be three times its messages). [`Report::inputs`] counts
+//! the inputs sent, [`Report::checks`] the answers checked. [`Config::sabotage`] makes an
+//! expectation wrong on purpose, to show that the checker catches it.
 //!
 //! # Invariants
 //!
@@ -70,8 +99,10 @@
 //! session's and our client's), and an open one always has one; `Flushed` only moves
 //! forward; a closed session leaves no request unanswered and no WebSocket open, and our
 //! closed client no WebSocket open; a graceful close delivers everything sent before it
-//! (the server's to the client, our client's to the server). At the end, every client and
-//! its session have either delivered everything both ways or both closed.
+//! (the server's to the client, our client's to the server); every answer the model knows is
+//! the model's; the server holds exactly the sessions not closed (none left behind by a
+//! refusal, a close or a reconnect) and never issues a sid twice. At the end, every client
+//! and its session have either delivered everything both ways or both closed.
 //!
 //! # Replaying
 //!
@@ -111,11 +142,19 @@ macro_rules! trace {
 
 mod check;
 mod client;
+mod client_ws;
+mod expect;
 mod faults;
 mod host;
+mod inputs;
 mod net;
 mod ours;
+mod ours_transmit;
+mod plan;
+mod reconnect;
+mod requests;
 mod rng;
+mod routing;
 mod trace;
 mod wire;
 
@@ -125,17 +164,16 @@ use std::time::Duration;
 
 pub use check::{Failure, Invariant};
 pub use faults::FaultRates;
+pub use inputs::{InputRates, Sabotage};
 
 use client::{Client, Plan};
-use faults::{FaultKind, KillPhase, Planned};
+use faults::FaultKind;
 use host::Host;
 use net::{AppAction, ClientAction, Ev, Link, LinkId, LinkKind, Queue};
 use rng::SimRng;
 use trace::Trace;
-use wire::ClientFormat;
 
 use crate::{Instant, Server, ServerConfig};
-use engineio_proto::Transport;
 
 /// Latency of the simulated links.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,6 +247,11 @@ pub struct Config {
     pub mix: ClientMix,
     /// Fault probabilities.
     pub faults: FaultRates,
+    /// Probabilities of the other inputs (the server's options per run, refusals,
+    /// reconnects, stray requests, messages at the limit).
+    pub inputs: InputRates,
+    /// A deliberately wrong expectation, to test the checker (`None` but in such tests).
+    pub sabotage: Option<Sabotage>,
     /// The server under test. The simulation wants short times (the heartbeat bound sets how
     /// long a run lasts) and must keep the latency well under pingTimeout.
     pub server: ServerConfig,
@@ -225,8 +268,10 @@ pub struct Config {
 
 impl Config {
     /// A small, fast run for `seed`: 3 clients for 3 virtual seconds, pingInterval 300 ms,
-    /// pingTimeout 200 ms, upgradeTimeout 500 ms, closeTimeout 400 ms, v3 allowed, links of
-    /// 1 to 10 ms with 5 ms of jitter, timers up to 2 ms late, the default faults.
+    /// pingTimeout 200 ms, upgradeTimeout 500 ms, closeTimeout 400 ms, maxPayload 100 kB (the
+    /// reference's 1 MB scaled down: bodies and messages at and over it are built whole), v3
+    /// allowed, links of 1 to 10 ms with 5 ms of jitter, timers up to 2 ms late, the default
+    /// faults and inputs.
     pub fn new(seed: u64) -> Config {
         Config {
             seed,
@@ -240,11 +285,14 @@ impl Config {
             message_interval: Duration::from_millis(150),
             mix: ClientMix::default(),
             faults: FaultRates::default(),
+            inputs: InputRates::default(),
+            sabotage: None,
             server: ServerConfig {
                 ping_interval: Duration::from_millis(300),
                 ping_timeout: Duration::from_millis(200),
                 upgrade_timeout: Duration::from_millis(500),
                 close_timeout: Duration::from_millis(400),
+                max_payload: 100_000,
                 allow_eio3: true,
                 max_buffered_packets: 32,
                 ..ServerConfig::default()
@@ -297,6 +345,20 @@ pub struct Report {
     pub faults: BTreeMap<&'static str, u64>,
     /// Partitions long enough to be checked against the heartbeat bound.
     pub partition_checks: u64,
+    /// Inputs besides faults ([`InputRates`]), by name: `reconnect`, `refused` (handshakes
+    /// the application refused), `unknown_sid`, `stale_sid`, `preflight`, `cross_site`,
+    /// `at_limit`.
+    pub inputs: BTreeMap<&'static str, u64>,
+    /// Answers checked exactly against the model of the protocol, by what was checked:
+    /// `overlapping_get`, `overlapping_post`, `closed_poll` (a parked GET answered with the
+    /// close packet alone), `closed_post` (a POST being read answered `Session ID unknown`),
+    /// `oversized_post`, `oversized_frame`, `at_limit_post`, `at_limit_frame`, `refused`,
+    /// `unavailable` (a handshake during shutdown), `unknown_sid`, `stale_sid`,
+    /// `late_post_ok`, `preflight`, `bad_method`, `cross_site_ws`, `cors` (responses whose
+    /// CORS headers were checked against a CORS configuration), `cookie` (handshakes whose
+    /// `Set-Cookie` was checked), `cookie_sent_back` (requests of our client machine carrying
+    /// it).
+    pub checks: BTreeMap<&'static str, u64>,
 }
 
 impl Report {
@@ -315,6 +377,8 @@ impl Report {
             (&mut self.client_closes, &other.client_closes),
             (&mut self.faults, &other.faults),
             (&mut self.our_clients, &other.our_clients),
+            (&mut self.inputs, &other.inputs),
+            (&mut self.checks, &other.checks),
         ] {
             for (k, v) in from {
                 *into.entry(k).or_default() += v;
@@ -343,7 +407,9 @@ impl fmt::Display for Report {
         writeln!(f, "  server closes: {:?}", self.server_closes)?;
         writeln!(f, "  client closes: {:?}", self.client_closes)?;
         writeln!(f, "  our clients: {:?}", self.our_clients)?;
-        write!(f, "  faults: {:?}", self.faults)
+        writeln!(f, "  faults: {:?}", self.faults)?;
+        writeln!(f, "  inputs: {:?}", self.inputs)?;
+        write!(f, "  checks: {:?}", self.checks)
     }
 }
 
@@ -381,12 +447,14 @@ impl fmt::Debug for Sim {
 }
 
 impl Sim {
-    /// Plans a run: draws every client's kind, script and faults from the seed.
+    /// Plans a run: draws the server's options the configuration leaves open
+    /// ([`InputRates`]), and every client's kind, script, faults and inputs, from the seed.
     pub fn new(mut config: Config) -> Sim {
         if config.server.seed.is_none() {
             config.server.seed = Some(config.seed);
         }
         let mut rng = SimRng::new(config.seed);
+        let drawn = inputs::draw_server(&mut config, &mut rng);
         let send_until = Instant::ZERO + config.duration;
         let s = &config.server;
         let bound = s.ping_interval + s.ping_timeout;
@@ -397,50 +465,10 @@ impl Sim {
             + s.close_timeout
             + 8 * (config.latency.max + config.latency.jitter);
         let end = send_until + settle;
-        let mut clients = Vec::with_capacity(config.clients);
+        let plans: Vec<Plan> = (0..config.clients)
+            .map(|_| plan::draw_plan(&config, &mut rng))
+            .collect();
         let mut queue = Queue::default();
-        for c in 0..config.clients {
-            let plan = draw_plan(&config, &mut rng);
-            queue.push(
-                plan.start,
-                net::NORMAL,
-                Ev::Client {
-                    client: c,
-                    action: ClientAction::Start,
-                },
-            );
-            if let Some(t) = plan.close_at {
-                queue.push(
-                    t,
-                    net::NORMAL,
-                    Ev::Client {
-                        client: c,
-                        action: ClientAction::Close,
-                    },
-                );
-            }
-            if let Some(t) = plan.app_close_at {
-                queue.push(
-                    t,
-                    net::NORMAL,
-                    Ev::App {
-                        client: c,
-                        action: AppAction::Close,
-                    },
-                );
-            }
-            for (i, &(t, _)) in plan.faults.iter().enumerate() {
-                queue.push(
-                    t,
-                    net::NORMAL,
-                    Ev::Client {
-                        client: c,
-                        action: ClientAction::Fault(i),
-                    },
-                );
-            }
-            clients.push(Client::new(plan));
-        }
         if rng.chance(config.faults.clock_jump) {
             let at = Instant::ZERO + rng.duration(config.duration / 4, config.duration);
             let len = rng.duration(bound / 4, longest_fault);
@@ -458,7 +486,7 @@ impl Sim {
             queue.push(send_until, net::NORMAL, Ev::Shutdown);
         }
         let server = Server::new(config.server.clone());
-        Sim {
+        let mut sim = Sim {
             rng,
             now: Instant::ZERO,
             send_until,
@@ -466,7 +494,7 @@ impl Sim {
             queue,
             links: Vec::new(),
             host: Host::new(server),
-            clients,
+            clients: Vec::with_capacity(config.clients),
             trace: Trace::new(config.trace_tail),
             stats: Report {
                 seed: config.seed,
@@ -478,7 +506,50 @@ impl Sim {
             stall_urgent: false,
             stalls: Vec::new(),
             config,
+        };
+        if !drawn.is_empty() {
+            trace!(sim, "server: {drawn}");
         }
+        for plan in plans {
+            sim.add_client(plan);
+        }
+        sim
+    }
+
+    /// Adds a client and schedules its script; returns its index.
+    fn add_client(&mut self, plan: Plan) -> usize {
+        let c = self.clients.len();
+        let q = &mut self.queue;
+        let mut at = |t: Instant, ev: Ev| q.push(t, net::NORMAL, ev);
+        let client = |action| Ev::Client { client: c, action };
+        at(plan.start, client(ClientAction::Start));
+        if let Some(t) = plan.close_at {
+            at(t, client(ClientAction::Close));
+        }
+        if let Some(t) = plan.app_close_at {
+            at(
+                t,
+                Ev::App {
+                    client: c,
+                    action: AppAction::Close,
+                },
+            );
+        }
+        for (i, &(t, _)) in plan.faults.iter().enumerate() {
+            at(t, client(ClientAction::Fault(i)));
+        }
+        let mut client = Client::new(plan);
+        // A client that starts while the server is frozen (a reconnect) may time out.
+        if self
+            .stalls
+            .iter()
+            .any(|&(_, until)| client.plan.start < until)
+        {
+            client.allowed.add(faults::SILENCE);
+            client.machine_allowed.add(faults::MACHINE_SILENCE);
+        }
+        self.clients.push(client);
+        c
     }
 
     /// The virtual time.
@@ -562,6 +633,7 @@ impl Sim {
         } else if let Some((_, ev)) = self.queue.pop() {
             self.dispatch(ev, false);
         }
+        self.check_session_count();
         if self.failure.is_some() {
             self.done = true;
         }
@@ -615,7 +687,7 @@ impl Sim {
             | Ev::FrameUp { link, .. }
             | Ev::CloseUp { link } => Some((*link, true)),
             Ev::Response { link, .. }
-            | Ev::WsOpen { link }
+            | Ev::WsOpen { link, .. }
             | Ev::FrameDown { link, .. }
             | Ev::CloseDown { link } => Some((*link, false)),
             _ => None,
@@ -672,14 +744,16 @@ impl Sim {
                 }
             }
             Ev::Response { link, resp } if self.ours(link) => self.machine_on_response(link, *resp),
-            Ev::WsOpen { link } if self.ours(link) => self.machine_on_ws_open(link),
+            Ev::WsOpen { link, headers } if self.ours(link) => {
+                self.machine_on_ws_open(link, *headers)
+            }
             Ev::FrameDown { link, frame } if self.ours(link) => self.machine_on_frame(link, frame),
             Ev::CloseDown { link } if self.ours(link) => self.machine_on_ws_closed(link),
             Ev::Client { client, action } if self.clients[client].plan.ours => {
                 self.machine_action(client, action)
             }
             Ev::Response { link, resp } => self.client_on_response(link, *resp),
-            Ev::WsOpen { link } => self.client_on_ws_open(link),
+            Ev::WsOpen { link, .. } => self.client_on_ws_open(link),
             Ev::FrameDown { link, frame } => self.client_on_frame(link, frame),
             Ev::CloseDown { link } => self.client_on_ws_closed(link),
             Ev::Client { client, action } => self.client_action(client, action),
@@ -705,6 +779,7 @@ impl Sim {
             dead_up: false,
             dead_down: false,
             req: None,
+            body_delay: Duration::ZERO,
         });
         self.links.len() - 1
     }
@@ -760,92 +835,5 @@ impl Sim {
         if died {
             self.link_died(link);
         }
-    }
-}
-
-/// Draws what a client will do.
-fn draw_plan(config: &Config, rng: &mut SimRng) -> Plan {
-    let s = &config.server;
-    let mix = &config.mix;
-    let d = config.duration;
-    let ours = rng.chance(mix.ours);
-    let v3 = s.allow_eio3 && rng.chance(mix.v3);
-    let format = if !v3 {
-        ClientFormat::V4
-    } else if !ours && rng.chance(mix.jsonp) {
-        ClientFormat::V3Jsonp(rng.range(0, 9) as u32)
-    } else if rng.chance(mix.b64) {
-        ClientFormat::V3Base64
-    } else {
-        ClientFormat::V3Binary
-    };
-    let websocket =
-        s.transports.websocket && (!s.transports.polling || rng.chance(mix.websocket_only));
-    let open_on = if websocket {
-        Transport::Websocket
-    } else {
-        Transport::Polling
-    };
-    let start = Instant::ZERO + rng.duration(Duration::ZERO, d / 3);
-    let latency = rng.duration(config.latency.min, config.latency.max);
-    let upgrade_after = (open_on == Transport::Polling && rng.chance(mix.upgrade))
-        .then(|| rng.duration(Duration::ZERO, d / 3));
-    let accept_encoding = (!ours && cfg!(feature = "compression") && rng.chance(mix.compression))
-        .then(|| *rng.pick(&["gzip", "deflate", "gzip, deflate", "br;q=1, gzip;q=0.5"]));
-    let interval = config.message_interval;
-    let send_mean = rng.duration(interval / 2, interval * 2);
-    let app_send_mean = rng.duration(interval / 2, interval * 2);
-    let later = |rng: &mut SimRng| start + rng.duration(d / 10, d);
-    let close_at = rng.chance(mix.client_close).then(|| later(rng));
-    let app_close_at = rng.chance(mix.server_close).then(|| later(rng));
-    let bound = s.ping_interval + s.ping_timeout;
-    let f = &config.faults;
-    let mut faults = Vec::new();
-    let mut fault = |rng: &mut SimRng, p: f64, planned: &dyn Fn(&mut SimRng) -> Planned| {
-        if rng.chance(p) {
-            let at = start + rng.duration(Duration::ZERO, d);
-            let x = planned(rng);
-            faults.push((at, x));
-        }
-    };
-    fault(rng, f.abort_get, &|_| Planned::AbortGet);
-    fault(rng, f.stall_polling, &|rng| Planned::StallPolling {
-        len: rng.duration(bound / 4, 2 * bound),
-    });
-    // Overlapping GETs and garbage need a scripted wire client: our machine does neither.
-    let wire_only = |p: f64| if ours { 0.0 } else { p };
-    fault(rng, wire_only(f.duplicate_get), &|_| Planned::DuplicateGet);
-    fault(rng, wire_only(f.garbage), &|_| Planned::Garbage);
-    fault(rng, f.partition, &|rng| Planned::Partition {
-        len: rng.duration(bound / 4, 2 * bound),
-    });
-    faults.sort_by_key(|&(t, _)| t);
-    let kill_ws =
-        (upgrade_after.is_some() && rng.chance(f.kill_ws_mid_probe)).then(|| match rng.below(4) {
-            0 => KillPhase::AfterOpen,
-            1 => KillPhase::AfterProbe,
-            2 => KillPhase::After5 { lose_5: false },
-            _ => KillPhase::After5 { lose_5: true },
-        });
-    let delay5 = (upgrade_after.is_some() && rng.chance(f.delay_upgrade)).then(|| {
-        let delay = rng.duration(Duration::ZERO, 2 * s.upgrade_timeout);
-        (delay, rng.chance(0.5))
-    });
-    Plan {
-        ours,
-        format,
-        open_on,
-        start,
-        latency,
-        upgrade_after,
-        accept_encoding,
-        send_mean,
-        app_send_mean,
-        close_at,
-        app_close_at,
-        faults,
-        kill_ws,
-        delay5,
-        close_frame: rng.chance(0.5),
     }
 }

@@ -27,6 +27,9 @@ pub(crate) enum LinkKind {
     Post,
     /// A WebSocket opened to upgrade a polling session.
     WsUpgrade,
+    /// A request outside the client's session (a preflight, a stale or unknown sid, the second
+    /// of two overlapping POSTs): the host checks its answer, the client ignores it.
+    Stray,
 }
 
 impl LinkKind {
@@ -37,6 +40,7 @@ impl LinkKind {
             LinkKind::Get => "GET",
             LinkKind::Post => "POST",
             LinkKind::WsUpgrade => "ws-upgrade",
+            LinkKind::Stray => "stray",
         }
     }
 }
@@ -57,6 +61,8 @@ pub(crate) struct Link {
     pub(crate) dead_down: bool,
     /// The id the host gave the request when it arrived.
     pub(crate) req: Option<ReqId>,
+    /// How long the host takes to read the body of this POST (a slow upload).
+    pub(crate) body_delay: Duration,
 }
 
 /// Something that happens at a time: a delivery on a link, or a scripted action.
@@ -89,8 +95,11 @@ pub(crate) enum Ev {
         link: LinkId,
         resp: Box<Response<Bytes>>,
     },
-    /// `101 Switching Protocols` arrives.
-    WsOpen { link: LinkId },
+    /// `101 Switching Protocols` arrives, with the headers the session gave it.
+    WsOpen {
+        link: LinkId,
+        headers: Box<http::HeaderMap>,
+    },
     /// A WebSocket frame from the server.
     FrameDown { link: LinkId, frame: Frame },
     /// The server closed the WebSocket.
@@ -141,8 +150,10 @@ pub(crate) enum AppAction {
 pub(crate) enum ClientAction {
     /// Open the session (the handshake).
     Start,
-    /// The handshake took too long: give up.
-    ConnectTimeout,
+    /// The handshake on this link took too long: give up.
+    ConnectTimeout(LinkId),
+    /// Try the handshake again (after a refusal by the application's `allow_request`).
+    Retry,
     /// Send a message (the client's application).
     Send,
     /// Probe a WebSocket to upgrade to.

@@ -15,22 +15,23 @@ use std::time::Duration;
 use bytes::Bytes;
 use engineio_proto::{Frame, Transport};
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, Response, Uri};
+use http::{Response, Uri};
 
 use super::client::{ClientClose, Phase, Show, ShowFrame};
 use super::faults::{self, FaultKind, KillPhase, Planned};
 use super::net::{AppAction, ClientAction, Ev, LinkId, LinkKind, NORMAL};
+use super::reconnect::Refused;
 use super::trace::Esc;
 use super::wire::{self, Alphabet, ClientFormat};
 use super::{Invariant, Sim};
 use crate::{
-    ClientConfig, ClientEvent, ClientInput, ClientSession, ClientTransmit, CloseReason, Instant,
-    ReqId, SendError, SendId,
+    ClientConfig, ClientEvent, ClientInput, ClientSession, CloseReason, Instant, ReqId, SendError,
+    SendId,
 };
 
 /// What a connection the machine asked for is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ConnKind {
+pub(crate) enum ConnKind {
     Get,
     Post,
     /// A WebSocket: `probe` when it is an upgrade's; `open` once its `101` came; `sent5` once
@@ -46,30 +47,32 @@ enum ConnKind {
 
 /// A request or WebSocket whose outcome the host still owes the machine.
 #[derive(Clone, Copy, Debug)]
-struct Conn {
-    id: ReqId,
-    kind: ConnKind,
+pub(crate) struct Conn {
+    pub(crate) id: ReqId,
+    pub(crate) kind: ConnKind,
 }
 
 /// Our client machine and what its host keeps.
 pub(crate) struct Ours {
-    machine: ClientSession,
+    pub(crate) machine: ClientSession,
     /// Connections the machine still waits to hear about, by link.
-    conns: BTreeMap<LinkId, Conn>,
+    pub(crate) conns: BTreeMap<LinkId, Conn>,
     /// The machine's deadline the host's timer is armed for, and the timer's generation.
-    armed: Option<Instant>,
-    timer_gen: u64,
-    next_send: u64,
-    last_flushed: Option<SendId>,
-    closed: Option<CloseReason>,
+    pub(crate) armed: Option<Instant>,
+    pub(crate) timer_gen: u64,
+    pub(crate) next_send: u64,
+    pub(crate) last_flushed: Option<SendId>,
+    pub(crate) closed: Option<CloseReason>,
     /// The application called `close`.
-    app_closed: bool,
+    pub(crate) app_closed: bool,
     /// The application called `close` once the connection was open, and no fault cut the
     /// connection since: everything it sent before goes first.
     pub(crate) graceful: bool,
     /// The input being handled came from the server (a response, a frame, a close), not from
     /// a fault or the host.
-    from_server: bool,
+    pub(crate) from_server: bool,
+    /// Its handshake was refused: how it must close.
+    pub(crate) refused: Option<Refused>,
 }
 
 impl Ours {
@@ -82,8 +85,9 @@ impl Ours {
 impl Sim {
     // ---- the application ----------------------------------------------------------------------
 
-    /// Creates the machine: its first transmit is the handshake.
-    pub(super) fn machine_start(&mut self, c: usize) {
+    /// Creates the machine: its first transmit is the handshake. `retry`: a new machine for a
+    /// client whose handshake was refused (its application goes on as it was).
+    pub(super) fn machine_start(&mut self, c: usize, retry: bool) {
         let plan = &self.clients[c].plan;
         let s = &self.config.server;
         let mut cfg = ClientConfig::new(Uri::from_static("http://sim.test"));
@@ -97,8 +101,13 @@ impl Sim {
         cfg.upgrade = plan.upgrade_after.is_some();
         cfg.connect_timeout = s.ping_interval + s.ping_timeout;
         cfg.seed = self.rng.u64();
+        if let Some(origin) = plan.origin {
+            cfg.extra_headers
+                .insert(header::ORIGIN, HeaderValue::from_static(origin));
+        }
         let mode = mode_name(cfg.version, plan.open_on, cfg.upgrade, cfg.force_base64);
         trace!(self, "c{c} our client, {mode}");
+        let first_start = !retry && self.clients[c].old_sid.is_none();
         let cl = &mut self.clients[c];
         cl.started = Some(self.now);
         cl.ours = Some(Box::new(Ours {
@@ -112,20 +121,42 @@ impl Sim {
             app_closed: false,
             graceful: false,
             from_server: false,
+            refused: None,
         }));
-        *self.stats.our_clients.entry(mode).or_default() += 1;
-        let first = self
-            .rng
-            .duration(Duration::ZERO, self.clients[c].plan.send_mean * 2);
-        self.at(c, first, ClientAction::Send);
+        if first_start {
+            // (A reconnect is counted in `inputs`.)
+            *self.stats.our_clients.entry(mode).or_default() += 1;
+        }
+        if !retry {
+            let first = self
+                .rng
+                .duration(Duration::ZERO, self.clients[c].plan.send_mean * 2);
+            self.at(c, first, ClientAction::Send);
+        }
         self.machine_drain(c);
     }
 
     pub(super) fn machine_action(&mut self, c: usize, action: ClientAction) {
         match action {
-            ClientAction::Start => self.machine_start(c),
+            ClientAction::Start => self.machine_start(c, false),
+            ClientAction::Retry => {
+                let cl = &mut self.clients[c];
+                if cl.retrying && cl.close.is_none() {
+                    cl.retrying = false;
+                    self.machine_start(c, true);
+                }
+            }
             ClientAction::Send => self.machine_app_send(c),
             ClientAction::Close => {
+                let cl = &mut self.clients[c];
+                if cl.retrying && cl.close.is_none() {
+                    // Refused, not tried again yet: the application gives up.
+                    trace!(self, "c{c} app close while refused");
+                    cl.retrying = false;
+                    cl.close = Some((ClientClose::ForcedClose, self.now));
+                    *self.stats.client_closes.entry("forced close").or_default() += 1;
+                    return;
+                }
                 let Some(o) = self.clients[c].ours.as_mut() else {
                     return;
                 };
@@ -193,7 +224,16 @@ impl Sim {
         let Some(o) = self.clients[c].ours.as_ref() else {
             return;
         };
-        if self.now >= self.send_until || o.closed.is_some() || o.app_closed {
+        if self.now >= self.send_until || o.app_closed {
+            return;
+        }
+        if o.closed.is_some() {
+            if self.clients[c].retrying {
+                // Refused, trying again soon: the application keeps its pace.
+                let mean = self.clients[c].plan.send_mean;
+                let next = self.rng.duration(Duration::ZERO, mean * 2);
+                self.at(c, next, ClientAction::Send);
+            }
             return;
         }
         let burst = if self.rng.chance(0.2) {
@@ -213,35 +253,7 @@ impl Sim {
             if m.len() * 2 + 16 > self.config.server.max_payload {
                 continue;
             }
-            let Some(o) = self.clients[c].ours.as_mut() else {
-                return;
-            };
-            let r = o.machine.send(m.clone());
-            let polling_v4 = o.machine.transport() == Transport::Polling
-                && o.machine.config().version == engineio_proto::ProtocolVersion::V4;
-            let expected = o.next_send;
-            trace!(self, "c{c} app send {} -> {r:?}", Show(Some(&m)));
-            match r {
-                Ok(id) => {
-                    if id.0 != expected {
-                        let detail = format!("c{c}: send id {}, expected {expected}", id.0);
-                        self.fail(Invariant::Protocol, detail);
-                    }
-                    if let Some(o) = self.clients[c].ours.as_mut() {
-                        o.next_send += 1;
-                    }
-                    self.clients[c].sent.push(m);
-                }
-                Err(SendError::Full | SendError::Closed) => {}
-                Err(SendError::Unencodable) => {
-                    let ok = matches!(&m, crate::proto::Message::Text(s) if s.contains('\u{1e}'))
-                        && polling_v4;
-                    if !ok {
-                        let detail = format!("c{c}: Unencodable for {}", Show(Some(&m)));
-                        self.fail(Invariant::Protocol, detail);
-                    }
-                }
-            }
+            self.machine_send(c, m);
         }
         if let Some(o) = self.clients[c].ours.as_mut() {
             o.from_server = false;
@@ -250,6 +262,58 @@ impl Sim {
         let mean = self.clients[c].plan.send_mean;
         let next = self.rng.duration(Duration::ZERO, mean * 2);
         self.at(c, next, ClientAction::Send);
+    }
+
+    /// The application sends `m` (not drained yet): the id and the outcome are checked.
+    pub(super) fn machine_send(&mut self, c: usize, m: crate::proto::Message) {
+        let Some(o) = self.clients[c].ours.as_mut() else {
+            return;
+        };
+        let r = o.machine.send(m.clone());
+        let polling_v4 = o.machine.transport() == Transport::Polling
+            && o.machine.config().version == engineio_proto::ProtocolVersion::V4;
+        let expected = o.next_send;
+        trace!(self, "c{c} app send {} -> {r:?}", Show(Some(&m)));
+        match r {
+            Ok(id) => {
+                if id.0 != expected {
+                    let detail = format!("c{c}: send id {}, expected {expected}", id.0);
+                    self.fail(Invariant::Protocol, detail);
+                }
+                if let Some(o) = self.clients[c].ours.as_mut() {
+                    o.next_send += 1;
+                }
+                self.clients[c].sent.push(m);
+            }
+            Err(SendError::Full | SendError::Closed) => {}
+            Err(SendError::Unencodable) => {
+                let ok = matches!(&m, crate::proto::Message::Text(s) if s.contains('\u{1e}'))
+                    && polling_v4;
+                if !ok {
+                    let detail = format!("c{c}: Unencodable for {}", Show(Some(&m)));
+                    self.fail(Invariant::Protocol, detail);
+                }
+            }
+        }
+    }
+
+    /// Our machine's state for the inputs: open, on WebSocket, protocol v4.
+    pub(super) fn machine_state(&self, c: usize) -> Option<(bool, bool, bool)> {
+        let o = self.clients[c].ours.as_ref()?;
+        let m = &o.machine;
+        Some((
+            m.is_open() && o.closed.is_none() && !o.app_closed,
+            m.transport() == Transport::Websocket,
+            m.config().version == engineio_proto::ProtocolVersion::V4,
+        ))
+    }
+
+    /// Drains our machine after the application acted on it.
+    pub(super) fn machine_after_app(&mut self, c: usize) {
+        if let Some(o) = self.clients[c].ours.as_mut() {
+            o.from_server = false;
+        }
+        self.machine_drain(c);
     }
 
     // ---- inputs from the network --------------------------------------------------------------
@@ -264,7 +328,7 @@ impl Sim {
         self.machine_drain(c);
     }
 
-    fn conn(&mut self, link: LinkId) -> Option<(usize, &mut Conn)> {
+    pub(super) fn conn(&mut self, link: LinkId) -> Option<(usize, &mut Conn)> {
         let c = self.links[link].client;
         let o = self.clients[c].ours.as_mut()?;
         o.conns.get_mut(&link).map(|conn| (c, conn))
@@ -288,27 +352,40 @@ impl Sim {
         let Some((c, conn)) = self.take_conn(link) else {
             return;
         };
-        if status != 200 && matches!(kind, LinkKind::Handshake | LinkKind::WsHandshake) {
+        let handshake = matches!(kind, LinkKind::Handshake | LinkKind::WsHandshake);
+        if handshake && (status == 403 || status == 503) {
+            // Refused (the host checked the answer): the machine must close, then it tries
+            // again or gives up.
+            let reason = if kind == LinkKind::Handshake {
+                CloseReason::TransportError
+            } else {
+                CloseReason::TransportClose
+            };
+            let cl = &mut self.clients[c];
+            // What its application sent meanwhile went nowhere: the next session starts afresh.
+            cl.sent.clear();
+            if let Some(o) = cl.ours.as_mut() {
+                o.refused = Some(Refused {
+                    reason,
+                    unavailable: status == 503,
+                });
+            }
+        } else if handshake && status != 200 {
             return self.fail(
                 Invariant::Protocol,
                 format!("c{c}: handshake refused with {status}"),
             );
         }
-        if status == 413 {
-            if self.clients[c].plan.format.version() == engineio_proto::ProtocolVersion::V4 {
-                return self.fail(
-                    Invariant::Protocol,
-                    format!("c{c}: a POST over the maxPayload the server announced"),
-                );
-            }
-            // A v3 client does not know maxPayload: its batch can be too large. It gives up;
-            // the session, told nothing, times out.
-            let cl = &mut self.clients[c];
-            cl.machine_allowed.add(faults::MACHINE_POST_TOO_LARGE);
-            cl.allowed
-                .add(faults::Reasons::of(&[CloseReason::TransportError]));
-            *self.stats.faults.entry("post_too_large").or_default() += 1;
+        if status == 413
+            && self.clients[c].plan.format.version() == engineio_proto::ProtocolVersion::V4
+        {
+            return self.fail(
+                Invariant::Protocol,
+                format!("c{c}: a POST over the maxPayload the server announced"),
+            );
         }
+        // (Otherwise 413 is a v3 client's batch over maxPayload, which it is not told: the
+        // host's model expected it, and the session's close.)
         let input = match conn.kind {
             // A WebSocket refused.
             ConnKind::Ws { .. } => ClientInput::WsClosed { ws: conn.id },
@@ -325,7 +402,7 @@ impl Sim {
         self.machine_input(c, input, true);
     }
 
-    pub(super) fn machine_on_ws_open(&mut self, link: LinkId) {
+    pub(super) fn machine_on_ws_open(&mut self, link: LinkId, headers: HeaderMap) {
         let c = self.links[link].client;
         trace!(self, "c{c} <- L{link} 101");
         let Some((c, conn)) = self.conn(link) else {
@@ -342,14 +419,7 @@ impl Sim {
         };
         *open = true;
         let ws = conn.id;
-        self.machine_input(
-            c,
-            ClientInput::WsOpened {
-                ws,
-                headers: HeaderMap::new(),
-            },
-            true,
-        );
+        self.machine_input(c, ClientInput::WsOpened { ws, headers }, true);
         if probe
             && self.clients[c].plan.kill_ws == Some(KillPhase::AfterOpen)
             && self.machine_mark_dead(link)
@@ -426,7 +496,7 @@ impl Sim {
 
     /// Drains transmits and events until both are empty, re-arms the timer, and checks the
     /// machine's invariants.
-    fn machine_drain(&mut self, c: usize) {
+    pub(super) fn machine_drain(&mut self, c: usize) {
         let Some(mut o) = self.clients[c].ours.take() else {
             return;
         };
@@ -521,242 +591,6 @@ impl Sim {
         }
     }
 
-    fn machine_transmit(&mut self, c: usize, o: &mut Ours, t: ClientTransmit) {
-        match t {
-            ClientTransmit::HttpRequest {
-                req,
-                method,
-                uri,
-                headers,
-                body,
-            } => {
-                let post = method == Method::POST;
-                let (kind, conn) = match (post, o.machine.sid()) {
-                    (true, _) => (LinkKind::Post, ConnKind::Post),
-                    (false, None) => (LinkKind::Handshake, ConnKind::Get),
-                    (false, Some(_)) => (LinkKind::Get, ConnKind::Get),
-                };
-                if o.conns.values().any(|x| x.kind == conn) {
-                    let detail = format!(
-                        "c{c}: a second {method} R{} while one is in flight: {:?}",
-                        req.0, o.conns
-                    );
-                    return self.fail(Invariant::ParkedRequests, detail);
-                }
-                let link = self.new_link(c, kind);
-                let target = uri.path_and_query().map_or("/", |p| p.as_str());
-                trace!(
-                    self,
-                    "c{c} tx HttpRequest R{} {method} L{link} {target} {}",
-                    req.0,
-                    Esc(&body)
-                );
-                let mut request = Request::new(body);
-                *request.method_mut() = method;
-                *request.uri_mut() = target.parse().unwrap_or_default();
-                *request.headers_mut() = headers;
-                request
-                    .headers_mut()
-                    .insert(header::HOST, HeaderValue::from_static("sim.test"));
-                o.conns.insert(
-                    link,
-                    Conn {
-                        id: req,
-                        kind: conn,
-                    },
-                );
-                let stall = self.clients[c].stall_until;
-                if !post && stall > self.now {
-                    // The host holds the GET until the stall ends.
-                    let l = &mut self.links[link];
-                    l.last_up = l.last_up.max(stall);
-                }
-                self.send_up(
-                    link,
-                    Ev::Request {
-                        link,
-                        req: Box::new(request),
-                    },
-                );
-            }
-            ClientTransmit::WsConnect { ws, uri, headers } => {
-                let probe = o.machine.sid().is_some();
-                let kind = if probe {
-                    LinkKind::WsUpgrade
-                } else {
-                    LinkKind::WsHandshake
-                };
-                let link = self.new_link(c, kind);
-                let target = uri.path_and_query().map_or("/", |p| p.as_str());
-                trace!(self, "c{c} tx WsConnect R{} L{link} {target}", ws.0);
-                let mut request = wire::ws_request(target, &mut self.rng);
-                request.headers_mut().extend(headers);
-                o.conns.insert(
-                    link,
-                    Conn {
-                        id: ws,
-                        kind: ConnKind::Ws {
-                            probe,
-                            open: false,
-                            sent5: false,
-                            dead: false,
-                        },
-                    },
-                );
-                self.send_up(
-                    link,
-                    Ev::Request {
-                        link,
-                        req: Box::new(request),
-                    },
-                );
-            }
-            ClientTransmit::WsFrame { ws, frame, .. } => {
-                trace!(self, "c{c} tx WsFrame R{} {}", ws.0, ShowFrame(&frame));
-                let found = o
-                    .conns
-                    .iter_mut()
-                    .find(|(_, x)| x.id == ws && matches!(x.kind, ConnKind::Ws { .. }));
-                let Some((&link, conn)) = found else {
-                    let detail = format!("c{c}: a frame on WebSocket R{} not open", ws.0);
-                    return self.fail(Invariant::Protocol, detail);
-                };
-                let ConnKind::Ws {
-                    probe,
-                    open,
-                    ref mut sent5,
-                    dead,
-                } = conn.kind
-                else {
-                    return;
-                };
-                if dead {
-                    trace!(self, "net L{link} dead: frame lost");
-                    return;
-                }
-                if !open {
-                    let detail = format!("c{c}: a frame on WebSocket R{} before it opened", ws.0);
-                    return self.fail(Invariant::Protocol, detail);
-                }
-                let is = |f: &Frame, s: &str| matches!(f, Frame::Text(t) if t.as_str() == s);
-                if probe && !*sent5 {
-                    if is(&frame, "5") {
-                        *sent5 = true;
-                        let kill = self.clients[c].plan.kill_ws;
-                        if let Some(KillPhase::After5 { .. }) = kill {
-                            conn.kind = ConnKind::Ws {
-                                probe,
-                                open,
-                                sent5: true,
-                                dead: true,
-                            };
-                            // What it sends from now on is lost with the WebSocket.
-                            o.graceful = false;
-                        }
-                        return self.machine_sent_5(c, link, frame);
-                    }
-                    if !is(&frame, "2probe") {
-                        let detail = format!(
-                            "c{c}: the client sent {} on the probe WebSocket R{} before 5",
-                            ShowFrame(&frame),
-                            ws.0
-                        );
-                        return self.fail(Invariant::WsDataBefore5, detail);
-                    }
-                }
-                self.send_up(link, Ev::FrameUp { link, frame });
-            }
-            ClientTransmit::WsClose { ws } => {
-                trace!(self, "c{c} tx WsClose R{}", ws.0);
-                let found = o
-                    .conns
-                    .iter()
-                    .find(|(_, x)| x.id == ws && matches!(x.kind, ConnKind::Ws { .. }))
-                    .map(|(l, x)| (*l, *x));
-                let Some((link, conn)) = found else {
-                    let detail = format!("c{c}: close of WebSocket R{} not open", ws.0);
-                    return self.fail(Invariant::Protocol, detail);
-                };
-                o.conns.remove(&link);
-                let ConnKind::Ws { open, dead, .. } = conn.kind else {
-                    return;
-                };
-                if dead {
-                    return;
-                }
-                if !open {
-                    // Still connecting: the upgrade request is dropped (or, if the server
-                    // accepted it meanwhile, the WebSocket closed).
-                    self.send_up(link, Ev::Abort { link });
-                }
-                self.send_up(link, Ev::CloseUp { link });
-                self.links[link].dead_down = true;
-            }
-        }
-    }
-
-    /// The machine sent `5` on its probe: the planned delay or kill applies.
-    fn machine_sent_5(&mut self, c: usize, link: LinkId, frame: Frame) {
-        let plan = &self.clients[c].plan;
-        let (kill, delay5) = (plan.kill_ws, plan.delay5);
-        if let Some(KillPhase::After5 { lose_5 }) = kill {
-            if !lose_5 {
-                self.send_up(link, Ev::FrameUp { link, frame });
-            } else {
-                trace!(self, "c{c} sends 5 into a dying WebSocket");
-            }
-            return self.machine_kill_ws(c, link, true);
-        }
-        if let Some((delay, _)) = delay5 {
-            self.injected(c, FaultKind::DelayUpgrade, faults::SILENCE);
-            self.clients[c].machine_allowed.add(faults::MACHINE_SILENCE);
-            trace!(self, "c{c} fault: 5 held for {delay:?}");
-            let l = &mut self.links[link];
-            l.last_up = l.last_up.max(self.now + delay);
-        }
-        self.send_up(link, Ev::FrameUp { link, frame });
-    }
-
-    /// Marks a live WebSocket dead; false if there is none on `link`.
-    fn machine_mark_dead(&mut self, link: LinkId) -> bool {
-        match self.conn(link) {
-            Some((
-                _,
-                Conn {
-                    kind:
-                        ConnKind::Ws {
-                            dead: dead @ false, ..
-                        },
-                    ..
-                },
-            )) => {
-                *dead = true;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// The probe WebSocket dies: the server sees it close, the host notices at once. (Marked
-    /// dead by the caller, who may hold the machine.)
-    fn machine_kill_ws(&mut self, c: usize, link: LinkId, after_5: bool) {
-        let reasons = if after_5 {
-            faults::KILL_WS_AFTER_5
-        } else {
-            faults::Reasons::default()
-        };
-        self.injected(c, FaultKind::KillWs, reasons);
-        if after_5 {
-            self.clients[c]
-                .machine_allowed
-                .add(faults::MACHINE_KILL_WS_AFTER_5);
-        }
-        trace!(self, "c{c} fault: WebSocket L{link} killed");
-        self.send_up(link, Ev::CloseUp { link });
-        self.links[link].dead_down = true;
-        self.queue.push(self.now, NORMAL, Ev::Lost { link });
-    }
-
     fn machine_event(&mut self, c: usize, o: &mut Ours, e: ClientEvent) {
         if o.closed.is_some() {
             return self.fail(
@@ -807,6 +641,9 @@ impl Sim {
             ClientEvent::Closed { reason, local } => {
                 trace!(self, "c{c} ev Closed {reason} (local {local})");
                 o.closed = Some(reason);
+                if let Some(refused) = o.refused.take() {
+                    return self.machine_refused(c, refused, reason, local);
+                }
                 *self.stats.client_closes.entry(reason.as_str()).or_default() += 1;
                 let cl = &mut self.clients[c];
                 cl.close = Some((ClientClose::Machine(reason), self.now));
@@ -832,6 +669,7 @@ impl Sim {
                 if reason == CloseReason::TransportClose && o.from_server {
                     self.check_graceful_close(c);
                 }
+                self.maybe_reconnect(c);
             }
             other => trace!(self, "c{c} ev {other:?}"),
         }
@@ -841,6 +679,9 @@ impl Sim {
 
     fn machine_fault(&mut self, c: usize, i: usize) {
         let fault = self.clients[c].plan.faults[i].1;
+        if fault.is_input() {
+            return self.client_input(c, i);
+        }
         let cl = &self.clients[c];
         let Some(o) = cl.ours.as_ref() else {
             return;
@@ -859,7 +700,15 @@ impl Sim {
             Planned::AbortGet => polling && get.is_some(),
             Planned::StallPolling { .. } => polling,
             // These need a scripted wire client (they are never planned for ours).
-            Planned::DuplicateGet | Planned::Garbage => return,
+            Planned::DuplicateGet
+            | Planned::Garbage
+            | Planned::OverlappingPost { .. }
+            | Planned::Oversized
+            | Planned::AtLimit
+            | Planned::UnknownSid
+            | Planned::StaleSid
+            | Planned::Preflight
+            | Planned::CrossSite => return,
         };
         if !ready {
             if self.now < self.send_until {
@@ -889,7 +738,7 @@ impl Sim {
                 self.clients[c].machine_allowed.add(faults::MACHINE_SILENCE);
                 self.clients[c].stall_until = self.now + len;
             }
-            Planned::DuplicateGet | Planned::Garbage => {}
+            _ => {}
         }
     }
 }

@@ -20,6 +20,8 @@ use http_body_util::Full;
 
 #[path = "../../engineio-session/driver/examples/common/demo.rs"]
 mod common;
+#[path = "../../engineio-session/driver/examples/common/listen.rs"]
+mod listen;
 
 const RUNTIME: &str = "engineio-smol";
 
@@ -40,7 +42,7 @@ fn main() -> std::io::Result<()> {
                 std::future::ready(Ok::<_, Infallible>(response))
             })
         };
-        let listener = smol::net::TcpListener::bind(&args.addr).await?;
+        let listener = smol::net::TcpListener::try_from(listen::listen(&args.addr)?)?;
         common::announce(listener.local_addr()?, RUNTIME);
         let service = EngineIoService::new(engine.clone(), files);
         let server = smol::spawn(engineio_smol::serve_with(listener, engine.clone(), service));

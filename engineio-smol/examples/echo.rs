@@ -14,6 +14,8 @@ use futures_util::StreamExt;
 
 #[path = "../../engineio-session/driver/examples/common/echo.rs"]
 mod common;
+#[path = "../../engineio-session/driver/examples/common/listen.rs"]
+mod listen;
 
 fn main() -> std::io::Result<()> {
     // Logs (RUST_LOG) go to stderr: stdout says where the server listens.
@@ -26,12 +28,12 @@ fn main() -> std::io::Result<()> {
         let mut signals =
             async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])?;
         let (engine, mut connections) = args.builder::<engineio_smol::Smol>().build();
-        let listener = smol::net::TcpListener::bind(&args.addr).await?;
+        let listener = smol::net::TcpListener::try_from(listen::listen(&args.addr)?)?;
         println!("listening on http://{}", listener.local_addr()?);
         let server = smol::spawn(engineio_smol::serve(listener, engine.clone()));
         let accept = async {
             while let Some(socket) = connections.accept().await {
-                smol::spawn(common::echo(socket, args.node.clone())).detach();
+                smol::spawn(common::echo(socket, args.node.clone(), engine.clone())).detach();
             }
         };
         // Until a signal (or the server goes away).

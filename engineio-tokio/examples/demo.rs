@@ -21,6 +21,8 @@ use engineio_tokio::EngineIo;
 
 #[path = "../../engineio-session/driver/examples/common/demo.rs"]
 mod common;
+#[path = "../../engineio-session/driver/examples/common/listen.rs"]
+mod listen;
 
 const RUNTIME: &str = "engineio-tokio";
 
@@ -74,7 +76,7 @@ async fn main() -> std::io::Result<()> {
         }
     });
 
-    let listener = tokio::net::TcpListener::bind(&args.addr).await?;
+    let listener = tokio::net::TcpListener::from_std(listen::listen(&args.addr)?)?;
     common::announce(listener.local_addr()?, RUNTIME);
     let shutdown = {
         let engine = engine.clone();

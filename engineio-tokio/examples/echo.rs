@@ -10,6 +10,8 @@ use std::time::Duration;
 
 #[path = "../../engineio-session/driver/examples/common/echo.rs"]
 mod common;
+#[path = "../../engineio-session/driver/examples/common/listen.rs"]
+mod listen;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -20,12 +22,12 @@ async fn main() -> std::io::Result<()> {
         .init();
     let args = common::args();
     let (engine, mut connections) = args.builder::<engineio_tokio::Tokio>().build();
-    let listener = tokio::net::TcpListener::bind(&args.addr).await?;
+    let listener = tokio::net::TcpListener::from_std(listen::listen(&args.addr)?)?;
     println!("listening on http://{}", listener.local_addr()?);
     let server = tokio::spawn(engineio_tokio::serve(listener, engine.clone()));
     let accept = async {
         while let Some(socket) = connections.accept().await {
-            tokio::spawn(common::echo(socket, args.node.clone()));
+            tokio::spawn(common::echo(socket, args.node.clone(), engine.clone()));
         }
     };
     tokio::select! {

@@ -188,6 +188,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSockets<T> {
         self.sockets.iter().map(|s| s.id)
     }
 
+    /// Drops every socket without closing it (a peer that stopped reading, past the grace):
+    /// their ids.
+    pub(crate) fn drop_all(&mut self) -> Vec<ReqId> {
+        std::mem::take(&mut self.sockets)
+            .into_iter()
+            .map(|s| s.id)
+            .collect()
+    }
+
     /// Closes every socket (the machine has ended).
     pub(crate) async fn close_all(self) {
         for mut s in self.sockets {

@@ -173,31 +173,90 @@ pub async fn echo(mut socket: Socket) {
     }
 }
 
-/// A listener that counts the connections it accepts.
+/// A listener that counts the connections it accepts, and those still open.
 pub struct Counting<L> {
     inner: L,
-    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    counts: std::sync::Arc<Counts>,
+}
+
+/// What [`Counting`] counted.
+#[derive(Default)]
+pub struct Counts {
+    /// Connections accepted.
+    pub accepted: std::sync::atomic::AtomicUsize,
+    /// Accepted connections the server has not dropped yet.
+    pub open: std::sync::atomic::AtomicUsize,
 }
 
 impl<L> Counting<L> {
-    /// `inner`, and the counter.
-    pub fn new(inner: L) -> (Self, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-        let accepted = std::sync::Arc::default();
+    /// `inner`, and its counts.
+    pub fn new(inner: L) -> (Self, std::sync::Arc<Counts>) {
+        let counts = std::sync::Arc::<Counts>::default();
         let counting = Counting {
             inner,
-            accepted: std::sync::Arc::clone(&accepted),
+            counts: std::sync::Arc::clone(&counts),
         };
-        (counting, accepted)
+        (counting, counts)
     }
 }
 
 impl<L: Listener> Listener for Counting<L> {
-    type Stream = L::Stream;
+    type Stream = Live<L::Stream>;
 
     async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
-        let accepted = self.inner.accept().await?;
-        self.accepted
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(accepted)
+        use std::sync::atomic::Ordering::Relaxed;
+        let (stream, addr) = self.inner.accept().await?;
+        self.counts.accepted.fetch_add(1, Relaxed);
+        self.counts.open.fetch_add(1, Relaxed);
+        let counts = std::sync::Arc::clone(&self.counts);
+        Ok((Live { stream, counts }, addr))
+    }
+}
+
+/// An accepted connection, counted in [`Counts::open`] until dropped.
+pub struct Live<S> {
+    stream: S,
+    counts: std::sync::Arc<Counts>,
+}
+
+impl<S> Drop for Live<S> {
+    fn drop(&mut self) {
+        self.counts
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl<S: futures_util::io::AsyncRead + Unpin> futures_util::io::AsyncRead for Live<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl<S: futures_util::io::AsyncWrite + Unpin> futures_util::io::AsyncWrite for Live<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_close(cx)
     }
 }

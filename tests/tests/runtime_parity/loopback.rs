@@ -199,17 +199,56 @@ pub async fn tower_layer_serves_engineio_beside_other_services<R: TestRuntime>()
 pub async fn client_keeps_its_http_connections<R: TestRuntime>() {
     let (engine, connections) = EngineIo::<R>::new(ServerConfig::default());
     let (listener, addr) = R::bind().await;
-    let (listener, accepted) = Counting::new(listener);
+    let (listener, counts) = Counting::new(listener);
     serve_on(listener, engine);
     spawn_echo::<R>(connections);
     // 200 messages over polling take dozens of GETs and POSTs: a GET and a POST at a time,
     // each on a kept-alive connection.
     round_trip::<R>(&format!("http://{addr}"), "polling", ProtocolVersion::V4).await;
-    let n = accepted.load(Ordering::Relaxed);
+    let n = counts.accepted.load(Ordering::Relaxed);
     assert!(
         (1..=3).contains(&n),
         "{n} connections for one polling session"
     );
+}
+
+/// After an upgrade the client sends no more HTTP requests: it closes its polling
+/// connections rather than keep them idle until the server's idle timeout (a descriptor on
+/// each side per session; found by the load tool).
+pub async fn client_closes_its_polling_connections_after_upgrade<R: TestRuntime>() {
+    let (engine, connections) = EngineIo::<R>::new(ServerConfig::default());
+    let (listener, addr) = R::bind().await;
+    let (listener, counts) = Counting::new(listener);
+    serve_on(listener, engine);
+    spawn_echo::<R>(connections);
+    let config = client_config(&format!("http://{addr}"), "upgrade", ProtocolVersion::V4);
+    let mut client = Client::<R>::connect(config).await.expect("handshake");
+    // Traffic while polling, so that a GET and a POST each hold a connection.
+    for i in 0..20 {
+        client.send(Message::from(format!("m{i}"))).await.unwrap();
+    }
+    let mut echoed = 0;
+    let mut upgraded = false;
+    while !upgraded || echoed < 20 {
+        match timeout::<R, _>(Duration::from_secs(10), client.recv()).await {
+            Some(Some(ClientSocketEvent::Message(_))) => echoed += 1,
+            Some(Some(ClientSocketEvent::Upgraded(_))) => upgraded = true,
+            Some(Some(_)) => {}
+            other => panic!("{other:?} after {echoed} echoes"),
+        }
+    }
+    assert!(counts.accepted.load(Ordering::Relaxed) >= 2);
+    // The WebSocket's connection only, well before the server's 30 s idle timeout.
+    let mut open = usize::MAX;
+    for _ in 0..50 {
+        open = counts.open.load(Ordering::Relaxed);
+        if open == 1 {
+            break;
+        }
+        timeout::<R, _>(Duration::from_millis(100), std::future::pending::<()>()).await;
+    }
+    assert_eq!(open, 1, "connections still open after the upgrade");
+    client.close().await;
 }
 
 pub async fn slow_request_headers_are_cut_off<R: TestRuntime>() {

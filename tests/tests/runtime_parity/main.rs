@@ -59,6 +59,7 @@ on_both_runtimes!(
     upgrade_refused_before_101_and_reset_mid_request,
     sticky_cookie_over_a_real_socket,
     client_keeps_its_http_connections,
+    client_closes_its_polling_connections_after_upgrade,
     slow_request_headers_are_cut_off,
     a_full_send_buffer_makes_send_wait,
     the_client_speaks_tls_with_the_applications_roots,

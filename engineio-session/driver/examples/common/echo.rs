@@ -14,6 +14,14 @@
 //! `--cluster redis://HOST:PORT` (with `--node NAME`; the binding's `cluster` feature) makes
 //! the server a node of a cluster on Redis: any node serves any request, relaying those of
 //! other nodes' sessions, so a balancer needs no stickiness.
+//!
+//! The text message `__stats` is answered (instead of echoed) with the server's counters
+//! ([`EngineIo::metrics`](engineio_driver::EngineIo::metrics)) as a small JSON object:
+//! `{"sessions_open":N,"on_polling":N,"on_websocket":N,"sessions_total":N,"upgrades":N,
+//! "messages_in":N,"messages_out":N,"closes":[N,N,N,N,N,N]}`, the closes by reason as in
+//! `MetricsSnapshot::closes` (transport close, transport error, ping timeout, parse error,
+//! forced close, server shutting down). The load tool (`tests/src/bin/load/`) asks it to know
+//! when the server's sessions are back to zero.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -135,13 +143,19 @@ pub fn args() -> Args {
 }
 
 /// Sends every message back on its session, text as text, binary as binary; with a node
-/// name, answers `__node` with it.
-pub async fn echo(mut socket: Socket, node: Option<Arc<str>>) {
+/// name, answers `__node` with it; answers `__stats` with `engine`'s counters ([`stats_json`]).
+pub async fn echo<R: engineio_driver::Runtime>(
+    mut socket: Socket,
+    node: Option<Arc<str>>,
+    engine: engineio_driver::EngineIo<R>,
+) {
     while let Some(event) = socket.recv().await {
         if let SocketEvent::Message(mut m) = event {
-            if let (Some(name), Message::Text(t)) = (&node, &m) {
-                if t.as_str() == "__node" {
-                    m = Message::from(name.to_string());
+            if let Message::Text(t) = &m {
+                match (t.as_str(), &node) {
+                    ("__node", Some(name)) => m = Message::from(name.to_string()),
+                    ("__stats", _) => m = Message::from(stats_json(&engine.metrics())),
+                    _ => {}
                 }
             }
             if socket.send(m).await.is_err() {
@@ -149,4 +163,21 @@ pub async fn echo(mut socket: Socket, node: Option<Arc<str>>) {
             }
         }
     }
+}
+
+/// The answer to `__stats`: the counters the load tool reads, as a JSON object.
+pub fn stats_json(m: &engineio_driver::MetricsSnapshot) -> String {
+    let closes: Vec<String> = m.closes.iter().map(u64::to_string).collect();
+    format!(
+        "{{\"sessions_open\":{},\"on_polling\":{},\"on_websocket\":{},\"sessions_total\":{},\
+         \"upgrades\":{},\"messages_in\":{},\"messages_out\":{},\"closes\":[{}]}}",
+        m.sessions_open,
+        m.on_polling,
+        m.on_websocket,
+        m.sessions_total,
+        m.upgrades,
+        m.messages_in,
+        m.messages_out,
+        closes.join(",")
+    )
 }

@@ -147,10 +147,8 @@ impl<R: Runtime> Driver<R> {
     /// Drops the WebSockets (their connections close) after a write to them was given up;
     /// the machine is closed already. Returns them as broken.
     fn drop_sockets(&mut self) -> Vec<ReqId> {
-        let ids = self.sockets.ids().collect();
         tracing::debug!("a server that does not read: the websockets are dropped");
-        self.sockets = WebSockets::default();
-        ids
+        self.sockets.drop_all()
     }
 
     /// Drains the machine: performs every transmit, delivers every event.
@@ -298,9 +296,12 @@ impl<R: Runtime> Driver<R> {
             }
             ClientEvent::Message(m) => Some(ClientSocketEvent::Message(m)),
             ClientEvent::Upgrading => Some(ClientSocketEvent::Upgrading),
-            ClientEvent::Upgraded => Some(ClientSocketEvent::Upgraded(
-                engineio_session::proto::Transport::Websocket,
-            )),
+            ClientEvent::Upgraded => {
+                self.http.retire();
+                Some(ClientSocketEvent::Upgraded(
+                    engineio_session::proto::Transport::Websocket,
+                ))
+            }
             ClientEvent::UpgradeFailed(why) => Some(ClientSocketEvent::UpgradeFailed(why)),
             ClientEvent::Heartbeat => Some(ClientSocketEvent::Heartbeat),
             ClientEvent::PacketIn(p) => Some(ClientSocketEvent::PacketIn(p)),

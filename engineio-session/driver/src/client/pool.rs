@@ -34,7 +34,15 @@ type Sender = SendRequest<Full<Bytes>>;
 pub(crate) struct Http<R> {
     rt: R,
     tls: connect::Tls,
-    idle: Arc<Mutex<Vec<Sender>>>,
+    idle: Arc<Mutex<Idle>>,
+}
+
+/// The connections kept for reuse, until the session needs no more requests.
+#[derive(Default)]
+struct Idle {
+    conns: Vec<Sender>,
+    /// Set once the session has moved to a WebSocket: no connection is kept after that.
+    retired: bool,
 }
 
 impl<R> Clone for Http<R>
@@ -59,9 +67,13 @@ impl<R: Runtime> Http<R> {
         }
     }
 
+    fn idle(&self) -> std::sync::MutexGuard<'_, Idle> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn take_idle(&self) -> Option<Sender> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(s) = idle.pop() {
+        let mut idle = self.idle();
+        while let Some(s) = idle.conns.pop() {
             if !s.is_closed() {
                 return Some(s);
             }
@@ -70,10 +82,23 @@ impl<R: Runtime> Http<R> {
     }
 
     fn put_idle(&self, s: Sender) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE && !s.is_closed() {
-            idle.push(s);
+        let mut idle = self.idle();
+        if !idle.retired && idle.conns.len() < MAX_IDLE && !s.is_closed() {
+            idle.conns.push(s);
         }
+    }
+
+    /// Closes the idle connections, and every connection of a request still running once it
+    /// is answered: after an upgrade the session sends no more HTTP requests, and an idle
+    /// connection would hold a descriptor on both sides until the server's idle timeout.
+    pub(crate) fn retire(&self) {
+        let conns = {
+            let mut idle = self.idle();
+            idle.retired = true;
+            std::mem::take(&mut idle.conns)
+        };
+        // Dropping a connection's only `SendRequest` ends its task, which closes it.
+        drop(conns);
     }
 
     async fn open(&self, uri: &http::Uri) -> Result<Sender, HttpError> {

@@ -209,10 +209,8 @@ impl<R: Runtime> Task<R> {
     /// Drops the session's WebSockets (their connections close) after a write to them was
     /// given up; the machine is closed already. Returns them as broken.
     fn drop_sockets(&mut self) -> Vec<ReqId> {
-        let ids = self.sockets.ids().collect();
         tracing::debug!("a peer that does not read: its websockets are dropped");
-        self.sockets = WebSockets::default();
-        ids
+        self.sockets.drop_all()
     }
 
     /// Feeds what a WebSocket delivered.
@@ -445,17 +443,18 @@ async fn read_body(body: BoxBody, limit: usize, id: ReqId, core: Arc<SessionCore
 
 /// Reads a POST body up to `limit` bytes: the command for the session.
 async fn read_whole(mut body: BoxBody, limit: usize, id: ReqId) -> Cmd {
-    // A body in one chunk (the common case) is kept as it is, without a copy.
-    let mut chunks: Vec<Bytes> = Vec::new();
+    // A body in one chunk (the common case) is kept as it is, without a copy. Further chunks
+    // are copied into one buffer as they come: each chunk hyper hands over holds on to its
+    // read buffer, so keeping them as they are would let a client sending a byte at a time
+    // hold many times its body's size (the reference bounds the count of chunks instead,
+    // `maxBufferedChunks`, and refuses a body in more than 10,000).
+    let mut single: Option<Bytes> = None;
+    let mut joined = bytes::BytesMut::new();
     let mut len = 0usize;
     loop {
         match body.frame().await {
             None => {
-                let body = match chunks.len() {
-                    0 => Bytes::new(),
-                    1 => chunks.pop().unwrap_or_default(),
-                    _ => Bytes::from(chunks.concat()),
-                };
+                let body = single.unwrap_or_else(|| joined.freeze());
                 return Cmd::PostBody(Box::new((id, body)));
             }
             Some(Ok(frame)) => {
@@ -464,7 +463,14 @@ async fn read_whole(mut body: BoxBody, limit: usize, id: ReqId) -> Cmd {
                     if len > limit {
                         return Cmd::PostTooLarge(id);
                     }
-                    chunks.push(data);
+                    if single.is_none() && joined.is_empty() {
+                        single = Some(data);
+                    } else {
+                        if let Some(first) = single.take() {
+                            joined.extend_from_slice(&first);
+                        }
+                        joined.extend_from_slice(&data);
+                    }
                 }
             }
             Some(Err(_)) => return Cmd::Aborted(id),

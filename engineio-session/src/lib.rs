@@ -19,6 +19,7 @@ mod ready;
 mod send;
 mod server;
 mod sid;
+#[cfg(feature = "sim")]
 pub mod sim;
 mod time;
 mod timers;

@@ -4,7 +4,7 @@
 //! A million seeds (takes a while; `--release` matters):
 //!
 //! ```text
-//! SIM_SEEDS=1000000 cargo test --release -p engineio-session --test sim many_seeds -- --nocapture
+//! SIM_SEEDS=1000000 cargo test --release -p engineio-session --features sim --test sim many_seeds -- --nocapture
 //! ```
 //!
 //! `SIM_SEEDS` (default 2000) is how many seeds `many_seeds` runs, from `SIM_SEED_START`
@@ -49,7 +49,7 @@ fn config(seed: u64) -> Config {
 fn replay(seed: u64) -> String {
     format!(
         "replay: SIM_SEED_START={seed} SIM_SEEDS=1 SIM_TRACE_TAIL=400 \
-         cargo test -p engineio-session --test sim many_seeds -- --nocapture"
+         cargo test -p engineio-session --features sim --test sim many_seeds -- --nocapture"
     )
 }
 
@@ -216,7 +216,7 @@ fn a_long_busy_run() {
 }
 
 /// Runs one seed (`SIM_SEED`, default 0) and prints its whole trace, for reading a failure in
-/// full: `SIM_SEED=1234 cargo test -p engineio-session --test sim one_seed_trace -- --nocapture`
+/// full: `SIM_SEED=1234 cargo test -p engineio-session --features sim --test sim one_seed_trace -- --nocapture`
 #[test]
 fn one_seed_trace() {
     let seed = env("SIM_SEED", 0);

@@ -142,29 +142,35 @@ macro_rules! trace {
 
 mod check;
 mod client;
+mod client_recv;
 mod client_ws;
+mod config;
 mod expect;
 mod faults;
 mod host;
+mod host_output;
 mod inputs;
 mod net;
 mod ours;
+mod ours_drain;
 mod ours_transmit;
 mod plan;
 mod reconnect;
+mod report;
 mod requests;
 mod rng;
 mod routing;
 mod trace;
 mod wire;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 pub use check::{Failure, Invariant};
+pub use config::{ClientMix, Config, Latency};
 pub use faults::FaultRates;
 pub use inputs::{InputRates, Sabotage};
+pub use report::Report;
 
 use client::{Client, Plan};
 use faults::FaultKind;
@@ -173,245 +179,7 @@ use net::{AppAction, ClientAction, Ev, Link, LinkId, LinkKind, Queue};
 use rng::SimRng;
 use trace::Trace;
 
-use crate::{Instant, Server, ServerConfig};
-
-/// Latency of the simulated links.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Latency {
-    /// Shortest one-way latency of a client's links.
-    pub min: Duration,
-    /// Longest one-way latency of a client's links (each client gets one in between).
-    pub max: Duration,
-    /// Extra delay drawn for every delivery, up to this (deliveries on a link stay in order).
-    pub jitter: Duration,
-}
-
-/// What kinds of clients a run has: each is a probability that a client is of that kind.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ClientMix {
-    /// Our own client machine ([`ClientSession`](crate::ClientSession)) under a small host,
-    /// rather than a wire client. The other fields apply to both kinds where they make sense
-    /// (our client speaks no JSONP and asks for no compression).
-    pub ours: f64,
-    /// Protocol v3 (needs [`ServerConfig::allow_eio3`]; ignored otherwise).
-    pub v3: f64,
-    /// Of v3 clients: JSONP polling.
-    pub jsonp: f64,
-    /// Of v3 XHR clients: `b64=1` (no binary bodies).
-    pub b64: f64,
-    /// Opens its session directly on WebSocket.
-    pub websocket_only: f64,
-    /// Of polling clients: upgrades to WebSocket.
-    pub upgrade: f64,
-    /// Asks for compressed responses.
-    pub compression: f64,
-    /// The client's application closes the session at some point.
-    pub client_close: f64,
-    /// The server's application closes the session at some point.
-    pub server_close: f64,
-}
-
-impl Default for ClientMix {
-    fn default() -> Self {
-        ClientMix {
-            ours: 0.5,
-            v3: 0.3,
-            jsonp: 0.25,
-            b64: 0.3,
-            websocket_only: 0.15,
-            upgrade: 0.6,
-            compression: 0.3,
-            client_close: 0.2,
-            server_close: 0.2,
-        }
-    }
-}
-
-/// A simulation run.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// The one seed everything random comes from (the server's sids included, unless
-    /// `server.seed` is set).
-    pub seed: u64,
-    /// How many clients connect (each starts in the first third of `duration`).
-    pub clients: usize,
-    /// How long clients and the server's application act (send, upgrade, inject faults). The
-    /// run then goes on, quietly, long enough for every heartbeat bound to expire, and ends
-    /// with the final checks.
-    pub duration: Duration,
-    /// The links.
-    pub latency: Latency,
-    /// Mean time between messages, per side and session.
-    pub message_interval: Duration,
-    /// What kinds of clients.
-    pub mix: ClientMix,
-    /// Fault probabilities.
-    pub faults: FaultRates,
-    /// Probabilities of the other inputs (the server's options per run, refusals,
-    /// reconnects, stray requests, messages at the limit).
-    pub inputs: InputRates,
-    /// A deliberately wrong expectation, to test the checker (`None` but in such tests).
-    pub sabotage: Option<Sabotage>,
-    /// The server under test. The simulation wants short times (the heartbeat bound sets how
-    /// long a run lasts) and must keep the latency well under pingTimeout.
-    pub server: ServerConfig,
-    /// The host fires each session's timer up to this late (as real timers are).
-    pub timer_lateness: Duration,
-    /// The probability, each time the host arms a timer, that it also wakes the session early
-    /// (at a random time before the deadline), when `handle_timeout` must do nothing.
-    pub spurious_wakeups: f64,
-    /// The probability that the server shuts down when the clients stop acting.
-    pub shutdown: f64,
-    /// How many trace lines a [`Failure`] shows.
-    pub trace_tail: usize,
-}
-
-impl Config {
-    /// A small, fast run for `seed`: 3 clients for 3 virtual seconds, pingInterval 300 ms,
-    /// pingTimeout 200 ms, upgradeTimeout 500 ms, closeTimeout 400 ms, maxPayload 100 kB (the
-    /// reference's 1 MB scaled down: bodies and messages at and over it are built whole), v3
-    /// allowed, links of 1 to 10 ms with 5 ms of jitter, timers up to 2 ms late, the default
-    /// faults and inputs.
-    pub fn new(seed: u64) -> Config {
-        Config {
-            seed,
-            clients: 3,
-            duration: Duration::from_secs(3),
-            latency: Latency {
-                min: Duration::from_millis(1),
-                max: Duration::from_millis(10),
-                jitter: Duration::from_millis(5),
-            },
-            message_interval: Duration::from_millis(150),
-            mix: ClientMix::default(),
-            faults: FaultRates::default(),
-            inputs: InputRates::default(),
-            sabotage: None,
-            server: ServerConfig {
-                ping_interval: Duration::from_millis(300),
-                ping_timeout: Duration::from_millis(200),
-                upgrade_timeout: Duration::from_millis(500),
-                close_timeout: Duration::from_millis(400),
-                max_payload: 100_000,
-                allow_eio3: true,
-                max_buffered_packets: 32,
-                ..ServerConfig::default()
-            },
-            timer_lateness: Duration::from_millis(2),
-            spurious_wakeups: 0.05,
-            shutdown: 0.1,
-            trace_tail: 60,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config::new(0)
-    }
-}
-
-/// What a run did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Report {
-    /// The seed.
-    pub seed: u64,
-    /// FNV-1a hash of the whole trace: equal for equal seeds and configurations.
-    pub trace_hash: u64,
-    /// Trace lines written.
-    pub trace_lines: u64,
-    /// Steps taken.
-    pub steps: u64,
-    /// Virtual time at the end.
-    pub end: Instant,
-    /// Sessions opened.
-    pub sessions: u64,
-    /// Clients that were our client machine, by protocol and transports (`"v4 polling+upgrade"`,
-    /// `"v3-b64 websocket"`, ...).
-    pub our_clients: BTreeMap<&'static str, u64>,
-    /// Messages the sessions delivered to the server's application.
-    pub messages_to_server: u64,
-    /// Messages the clients received.
-    pub messages_to_client: u64,
-    /// Upgrades completed (`Event::Upgraded`).
-    pub upgrades: u64,
-    /// Upgrades given up (`Event::UpgradeAborted`).
-    pub upgrades_aborted: u64,
-    /// Server-side closes, by reason.
-    pub server_closes: BTreeMap<&'static str, u64>,
-    /// Client-side closes, by reason.
-    pub client_closes: BTreeMap<&'static str, u64>,
-    /// Faults injected, by name.
-    pub faults: BTreeMap<&'static str, u64>,
-    /// Partitions long enough to be checked against the heartbeat bound.
-    pub partition_checks: u64,
-    /// Inputs besides faults ([`InputRates`]), by name: `reconnect`, `refused` (handshakes
-    /// the application refused), `unknown_sid`, `stale_sid`, `preflight`, `cross_site`,
-    /// `at_limit`.
-    pub inputs: BTreeMap<&'static str, u64>,
-    /// Answers checked exactly against the model of the protocol, by what was checked:
-    /// `overlapping_get`, `overlapping_post`, `closed_poll` (a parked GET answered with the
-    /// close packet alone), `closed_post` (a POST being read answered `Session ID unknown`),
-    /// `oversized_post`, `oversized_frame`, `at_limit_post`, `at_limit_frame`, `refused`,
-    /// `unavailable` (a handshake during shutdown), `unknown_sid`, `stale_sid`,
-    /// `late_post_ok`, `preflight`, `bad_method`, `cross_site_ws`, `cors` (responses whose
-    /// CORS headers were checked against a CORS configuration), `cookie` (handshakes whose
-    /// `Set-Cookie` was checked), `cookie_sent_back` (requests of our client machine carrying
-    /// it).
-    pub checks: BTreeMap<&'static str, u64>,
-}
-
-impl Report {
-    /// Adds `other`'s counters to these (for totals over many seeds).
-    pub fn merge(&mut self, other: &Report) {
-        self.trace_lines += other.trace_lines;
-        self.steps += other.steps;
-        self.sessions += other.sessions;
-        self.messages_to_server += other.messages_to_server;
-        self.messages_to_client += other.messages_to_client;
-        self.upgrades += other.upgrades;
-        self.upgrades_aborted += other.upgrades_aborted;
-        self.partition_checks += other.partition_checks;
-        for (into, from) in [
-            (&mut self.server_closes, &other.server_closes),
-            (&mut self.client_closes, &other.client_closes),
-            (&mut self.faults, &other.faults),
-            (&mut self.our_clients, &other.our_clients),
-            (&mut self.inputs, &other.inputs),
-            (&mut self.checks, &other.checks),
-        ] {
-            for (k, v) in from {
-                *into.entry(k).or_default() += v;
-            }
-        }
-    }
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "seed {} trace {:016x}: {} steps, {} sessions ({} of our client), {} messages to \
-             the server, {} to clients, {} upgrades ({} aborted), {} partition checks",
-            self.seed,
-            self.trace_hash,
-            self.steps,
-            self.sessions,
-            self.our_clients.values().sum::<u64>(),
-            self.messages_to_server,
-            self.messages_to_client,
-            self.upgrades,
-            self.upgrades_aborted,
-            self.partition_checks,
-        )?;
-        writeln!(f, "  server closes: {:?}", self.server_closes)?;
-        writeln!(f, "  client closes: {:?}", self.client_closes)?;
-        writeln!(f, "  our clients: {:?}", self.our_clients)?;
-        writeln!(f, "  faults: {:?}", self.faults)?;
-        writeln!(f, "  inputs: {:?}", self.inputs)?;
-        write!(f, "  checks: {:?}", self.checks)
-    }
-}
+use crate::{Instant, Server};
 
 /// A simulation in progress. See the [module docs](self).
 pub struct Sim {

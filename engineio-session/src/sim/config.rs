@@ -92,7 +92,7 @@ pub struct Config {
     pub spurious_wakeups: f64,
     /// The probability that the server shuts down when the clients stop acting.
     pub shutdown: f64,
-    /// How many trace lines a [`Failure`] shows.
+    /// How many trace lines a [`Failure`](super::Failure) shows.
     pub trace_tail: usize,
 }
 

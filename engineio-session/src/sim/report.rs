@@ -39,7 +39,7 @@ pub struct Report {
     pub faults: BTreeMap<&'static str, u64>,
     /// Partitions long enough to be checked against the heartbeat bound.
     pub partition_checks: u64,
-    /// Inputs besides faults ([`InputRates`]), by name: `reconnect`, `refused` (handshakes
+    /// Inputs besides faults ([`InputRates`](super::InputRates)), by name: `reconnect`, `refused` (handshakes
     /// the application refused), `unknown_sid`, `stale_sid`, `preflight`, `cross_site`,
     /// `at_limit`.
     pub inputs: BTreeMap<&'static str, u64>,

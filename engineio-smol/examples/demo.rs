@@ -22,6 +22,8 @@ use http_body_util::Full;
 mod common;
 #[path = "../../engineio-session/driver/examples/common/listen.rs"]
 mod listen;
+#[path = "../../engineio-session/driver/examples/common/metrics.rs"]
+mod metrics;
 
 const RUNTIME: &str = "engineio-smol";
 

@@ -16,6 +16,11 @@ use futures_util::StreamExt;
 mod common;
 #[path = "../../engineio-session/driver/examples/common/listen.rs"]
 mod listen;
+#[path = "../../engineio-session/driver/examples/common/metrics.rs"]
+mod metrics;
+
+/// The runtime, as `__stats` names it.
+const RUNTIME: &str = "engineio-smol";
 
 fn main() -> std::io::Result<()> {
     // Logs (RUST_LOG) go to stderr: stdout says where the server listens.

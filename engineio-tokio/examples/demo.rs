@@ -23,6 +23,8 @@ use engineio_tokio::EngineIo;
 mod common;
 #[path = "../../engineio-session/driver/examples/common/listen.rs"]
 mod listen;
+#[path = "../../engineio-session/driver/examples/common/metrics.rs"]
+mod metrics;
 
 const RUNTIME: &str = "engineio-tokio";
 
@@ -39,7 +41,7 @@ async fn metrics(State(app): State<App>) -> impl IntoResponse {
             ("content-type", "application/json"),
             ("cache-control", "no-cache"),
         ],
-        common::metrics_json(&app.engine.metrics(), RUNTIME),
+        metrics::metrics_json(&app.engine.metrics(), RUNTIME),
     )
 }
 

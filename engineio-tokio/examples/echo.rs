@@ -12,6 +12,11 @@ use std::time::Duration;
 mod common;
 #[path = "../../engineio-session/driver/examples/common/listen.rs"]
 mod listen;
+#[path = "../../engineio-session/driver/examples/common/metrics.rs"]
+mod metrics;
+
+/// The runtime, as `__stats` names it.
+const RUNTIME: &str = "engineio-tokio";
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {

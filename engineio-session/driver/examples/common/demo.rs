@@ -207,7 +207,10 @@ impl Assets {
             ),
             "/engine.io.min.js" => ("text/javascript; charset=utf-8", self.client.clone()),
             "/engine.io.min.js.map" => ("application/json", self.client_map.clone()),
-            "/metrics" => ("application/json", metrics_json(&metrics(), runtime).into()),
+            "/metrics" => (
+                "application/json",
+                crate::metrics::metrics_json(&metrics(), runtime).into(),
+            ),
             _ => {
                 return http::Response::builder()
                     .status(http::StatusCode::NOT_FOUND)
@@ -222,24 +225,6 @@ impl Assets {
             .body(body)
             .expect("a valid response")
     }
-}
-
-/// The server's counters as a JSON object (what `/metrics` answers).
-pub fn metrics_json(m: &MetricsSnapshot, runtime: &str) -> String {
-    json!({
-        "runtime": runtime,
-        "sessions_open": m.sessions_open,
-        "on_polling": m.on_polling,
-        "on_websocket": m.on_websocket,
-        "sessions_total": m.sessions_total,
-        "upgrades": m.upgrades,
-        "closes": m.closes,
-        "bytes_in": m.bytes_in,
-        "bytes_out": m.bytes_out,
-        "messages_in": m.messages_in,
-        "messages_out": m.messages_out,
-    })
-    .to_string()
 }
 
 /// The cache of browser clients: `$ENGINEIO_DEMO_ASSETS_DIR`, else `demo-assets` in

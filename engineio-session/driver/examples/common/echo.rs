@@ -16,9 +16,9 @@
 //! other nodes' sessions, so a balancer needs no stickiness.
 //!
 //! The text message `__stats` is answered (instead of echoed) with the server's counters
-//! ([`EngineIo::metrics`](engineio_driver::EngineIo::metrics)) as a small JSON object:
-//! `{"sessions_open":N,"on_polling":N,"on_websocket":N,"sessions_total":N,"upgrades":N,
-//! "messages_in":N,"messages_out":N,"closes":[N,N,N,N,N,N]}`, the closes by reason as in
+//! ([`EngineIo::metrics`](engineio_driver::EngineIo::metrics)) as a JSON object, the same as
+//! the demo's `/metrics`: `{"runtime":..,"sessions_open":N,"on_polling":N,..,
+//! "closes":[N,N,N,N,N,N],..}`, the closes by reason as in
 //! `MetricsSnapshot::closes` (transport close, transport error, ping timeout, parse error,
 //! forced close, server shutting down). The load tool (`tests/src/bin/load/`) asks it to know
 //! when the server's sessions are back to zero.
@@ -143,7 +143,7 @@ pub fn args() -> Args {
 }
 
 /// Sends every message back on its session, text as text, binary as binary; with a node
-/// name, answers `__node` with it; answers `__stats` with `engine`'s counters ([`stats_json`]).
+/// name, answers `__node` with it; answers `__stats` with `engine`'s counters (`metrics::metrics_json`).
 pub async fn echo<R: engineio_driver::Runtime>(
     mut socket: Socket,
     node: Option<Arc<str>>,
@@ -154,7 +154,10 @@ pub async fn echo<R: engineio_driver::Runtime>(
             if let Message::Text(t) = &m {
                 match (t.as_str(), &node) {
                     ("__node", Some(name)) => m = Message::from(name.to_string()),
-                    ("__stats", _) => m = Message::from(stats_json(&engine.metrics())),
+                    ("__stats", _) => {
+                        let stats = crate::metrics::metrics_json(&engine.metrics(), crate::RUNTIME);
+                        m = Message::from(stats)
+                    }
                     _ => {}
                 }
             }
@@ -163,21 +166,4 @@ pub async fn echo<R: engineio_driver::Runtime>(
             }
         }
     }
-}
-
-/// The answer to `__stats`: the counters the load tool reads, as a JSON object.
-pub fn stats_json(m: &engineio_driver::MetricsSnapshot) -> String {
-    let closes: Vec<String> = m.closes.iter().map(u64::to_string).collect();
-    format!(
-        "{{\"sessions_open\":{},\"on_polling\":{},\"on_websocket\":{},\"sessions_total\":{},\
-         \"upgrades\":{},\"messages_in\":{},\"messages_out\":{},\"closes\":[{}]}}",
-        m.sessions_open,
-        m.on_polling,
-        m.on_websocket,
-        m.sessions_total,
-        m.upgrades,
-        m.messages_in,
-        m.messages_out,
-        closes.join(",")
-    )
 }

@@ -27,6 +27,8 @@ mod io;
 mod metrics;
 mod runtime;
 mod server;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod step;
 mod websockets;
 mod ws;

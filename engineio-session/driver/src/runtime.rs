@@ -58,6 +58,13 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         host: &str,
         port: u16,
     ) -> impl Future<Output = io::Result<Self::TcpStream>> + Send;
+
+    /// A seed for what the server draws at random (its session ids), or `None` (the
+    /// default) for the operating system's entropy. A simulated runtime returns one from its
+    /// own seed, so that a run replays exactly.
+    fn seed(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A TCP listener for [`serve`](crate::serve).

@@ -1,6 +1,5 @@
 //! Building an [`EngineIo`]: the options beyond [`ServerConfig`] and the hooks.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -144,7 +143,7 @@ impl<R: Runtime> Builder<R> {
     pub fn build(self) -> (EngineIo<R>, Connections) {
         let mut seed = [0u8; 32];
         // Session ids guard sessions: seed them from the OS unless a seed is configured.
-        let sids = match self.config.seed {
+        let sids = match self.config.seed.or_else(|| self.rt.seed()) {
             Some(s) => RandomSids::from_u64(s),
             None => {
                 let _ = getrandom::fill(&mut seed);
@@ -162,7 +161,7 @@ impl<R: Runtime> Builder<R> {
         );
         let shared = |_weak: &std::sync::Weak<Shared<R>>| Shared {
             server: Mutex::new(Server::with_sid_generator(self.config, sids)),
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(super::FixedMap::default()),
             clock: Clock::new(self.rt),
             metrics: Arc::default(),
             max_payload,

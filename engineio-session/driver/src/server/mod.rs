@@ -14,7 +14,6 @@ pub use serve::{serve, serve_with};
 pub use service::{EngineIoLayer, EngineIoService, NotFound};
 pub use socket::{RemoteAddr, RequestInfo, Socket, SocketError, SocketEvent, SocketSender};
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -49,10 +48,20 @@ type Handle = SocketSender;
 /// The session map is not shrunk below this many slots.
 const MIN_SESSION_SLOTS: usize = 128;
 
+/// A map whose iteration (and drop) order depends only on its keys, not on a per-process
+/// random hash key: which session `clients()` lists first, or which waiting request a closing
+/// session answers first, is then the same in every run of a seed under a simulated runtime.
+/// Its keys (session ids, request numbers) are the server's own, not chosen by a peer.
+pub(crate) type FixedMap<K, V> = std::collections::HashMap<
+    K,
+    V,
+    std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>,
+>;
+
 /// What every session task and request handler share.
 pub(crate) struct Shared<R> {
     server: Mutex<Server>,
-    sessions: Mutex<HashMap<Sid, Handle>>,
+    sessions: Mutex<FixedMap<Sid, Handle>>,
     pub(crate) clock: Clock<R>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) max_payload: usize,
@@ -90,7 +99,7 @@ impl<R: Runtime> Shared<R> {
         }
     }
 
-    fn sessions(&self) -> MutexGuard<'_, HashMap<Sid, Handle>> {
+    fn sessions(&self) -> MutexGuard<'_, FixedMap<Sid, Handle>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -489,7 +498,7 @@ impl<R: Runtime> EngineIo<R> {
             request: Arc::new(info),
         };
         let (reply, answer) = oneshot::channel();
-        let mut pending = HashMap::new();
+        let mut pending = FixedMap::default();
         pending.insert(
             id,
             Pending {

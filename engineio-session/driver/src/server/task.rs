@@ -6,7 +6,6 @@
 //! already waiting on those WebSockets, so the machine sees the session's inputs in the order
 //! they reached the server's sockets (a `5` written before a GET is handled before it).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
@@ -86,7 +85,7 @@ pub(crate) struct Task<R: Runtime> {
     /// The machine, and the inbox of the network's inputs: requests, bodies, WebSockets opened.
     pub(crate) core: Arc<SessionCore>,
     pub(crate) shared: Arc<Shared<R>>,
-    pub(crate) pending: HashMap<ReqId, Pending>,
+    pub(crate) pending: super::FixedMap<ReqId, Pending>,
     pub(crate) transport: Arc<AtomicU8>,
     /// A POST body that came while the application lagged (at most one: a session reads one
     /// POST at a time), fed once it caught up; its `ok` waits until then. (While it lags, the

@@ -2,7 +2,7 @@
 //!
 //! The protocol lives in [`engineio_session`](session); the driver loop, hyper and WebSocket
 //! glue in [`engineio_driver`], generic over a tiny runtime trait. This crate is the smol
-//! [`Runtime`](engineio_driver::Runtime) ([`Smol`]), [`serve`] on a smol `TcpListener`, and
+//! [`Runtime`] ([`Smol`]), [`serve`] on a smol `TcpListener`, and
 //! the driver's types named for smol. `engineio-tokio` is the same for Tokio; the two behave
 //! the same because everything but spawning, timers and sockets is shared.
 //!
@@ -23,6 +23,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+/// Whole-stack deterministic simulation (feature `sim`): the same application code on
+/// simulated hosts; see [`sim::Sim`].
+#[cfg(feature = "sim")]
+pub use engineio_driver::sim;
 pub use engineio_driver::{
     proto, session, BoxError, ClientConfig, ClientSender, ClientSocketEvent, CloseReason,
     ConnectError, ConnectionError, Connections, Handled, Metrics, MetricsSnapshot, NotFound,
@@ -32,6 +36,9 @@ pub use engineio_driver::{
 /// Several nodes without sticky sessions, on Redis (feature `cluster`; see `Builder::cluster`).
 #[cfg(feature = "cluster")]
 pub use engineio_driver::{ClusterConfig, ClusterError, ClusterMessages};
+/// The runtime trait, for application code generic over the runtime (so that it also runs
+/// simulated).
+pub use engineio_driver::{Listener, Runtime};
 
 /// The smol runtime, as the driver uses it: tasks on smol's global executor (or on an
 /// executor of yours, [`Smol::with_executor`]), `async-io` timers, `async-net` sockets.

@@ -2,7 +2,7 @@
 //!
 //! The protocol lives in [`engineio_session`](session); the driver loop, hyper and WebSocket
 //! glue in [`engineio_driver`], generic over a tiny runtime trait. This crate is the Tokio
-//! [`Runtime`](engineio_driver::Runtime) ([`Tokio`]), [`serve`] on a Tokio `TcpListener`, and
+//! [`Runtime`] ([`Tokio`]), [`serve`] on a Tokio `TcpListener`, and
 //! the driver's types named for Tokio. `engineio-smol` is the same for smol; the two behave
 //! the same because everything but spawning, timers and sockets is shared.
 //!
@@ -19,6 +19,10 @@ use std::time::Instant;
 
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
+/// Whole-stack deterministic simulation (feature `sim`): the same application code on
+/// simulated hosts; see [`sim::Sim`].
+#[cfg(feature = "sim")]
+pub use engineio_driver::sim;
 pub use engineio_driver::{
     proto, session, BoxError, ClientConfig, ClientSender, ClientSocketEvent, CloseReason,
     ConnectError, ConnectionError, Connections, Handled, Metrics, MetricsSnapshot, NotFound,
@@ -28,6 +32,9 @@ pub use engineio_driver::{
 /// Several nodes without sticky sessions, on Redis (feature `cluster`; see `Builder::cluster`).
 #[cfg(feature = "cluster")]
 pub use engineio_driver::{ClusterConfig, ClusterError, ClusterMessages};
+/// The runtime trait, for application code generic over the runtime (so that it also runs
+/// simulated).
+pub use engineio_driver::{Listener, Runtime};
 
 /// The Tokio runtime, as the driver uses it: `tokio::spawn`, `tokio::time` (so a paused
 /// test clock applies), `tokio::net`. Must be used from within a Tokio runtime.

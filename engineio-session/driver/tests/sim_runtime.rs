@@ -243,10 +243,12 @@ fn check_seeds_names_the_first_failing_seed_and_its_replay() {
         message.starts_with("3 of 20 seeds failed; the first, seed 7:\nbad 7"),
         "{message}"
     );
-    assert!(
-        message.contains("ENGINEIO_SIM_SEED=7 cargo test"),
-        "{message}"
+    let exe = std::env::current_exe().unwrap();
+    let replay = format!(
+        "replay it alone: ENGINEIO_SIM_SEED=7 {} check_seeds_names_the_first_failing_seed_and_its_replay --exact",
+        exe.display()
     );
+    assert!(message.contains(&replay), "{message}");
 }
 
 /// An echo server and one client over `transports`; the client's close reason and the run's

@@ -69,9 +69,18 @@ use std::time::Duration;
 pub use faults::{Fault, Faults};
 pub use net::SimStream;
 pub use runtime::{JoinHandle, SimListener, SimRuntime, SimSleep};
-pub use seeds::{check_seeds, SEED_VAR};
+pub use seeds::{check_seeds, SEED_VAR, TRACE_VAR};
 
 use world::{lock, Stop, World};
+
+/// An Engine.IO server on a simulated host (build it with
+/// [`Builder::runtime`](crate::Builder::runtime) set to the host).
+pub type EngineIo = crate::EngineIo<SimRuntime>;
+/// Builds an [`EngineIo`] on a simulated host.
+pub type Builder = crate::Builder<SimRuntime>;
+/// An Engine.IO client on a simulated host (open it with
+/// [`Client::connect_on`](crate::Client::connect_on)).
+pub type Client = crate::Client<SimRuntime>;
 
 /// One simulated run: hosts on a virtual clock and an in-memory network, from one seed.
 pub struct Sim {

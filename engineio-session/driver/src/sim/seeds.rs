@@ -7,6 +7,10 @@ use std::sync::Mutex;
 /// The environment variable that replays one seed: `ENGINEIO_SIM_SEED=42 cargo test ...`.
 pub const SEED_VAR: &str = "ENGINEIO_SIM_SEED";
 
+/// The environment variable that prints every run's whole trace to standard error as it
+/// happens (for replaying one seed): `ENGINEIO_SIM_TRACE=1`.
+pub const TRACE_VAR: &str = "ENGINEIO_SIM_TRACE";
+
 /// Runs `one` for every seed of `seeds` (or only for `$ENGINEIO_SIM_SEED` when it is set),
 /// on as many threads as the machine has cores, each seed on one thread. `one` returns an
 /// error (or panics) for a failing seed.
@@ -63,9 +67,14 @@ where
     let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
     failures.sort_by_key(|f| f.0);
     if let Some((seed, error)) = failures.first() {
-        let which = test.map_or_else(String::new, |t| format!(" {t} -- --exact"));
+        let exe = std::env::current_exe()
+            .map_or_else(|_| "<this test binary>".into(), |p| p.display().to_string());
+        let which = test.map_or_else(String::new, |t| format!(" {t} --exact"));
         panic!(
-            "{} of {} seeds failed; the first, seed {seed}:\n{error}\n\nreplay it alone: {SEED_VAR}={seed} cargo test{which}",
+            "{} of {} seeds failed; the first, seed {seed}:\n{error}\n\n\
+             replay it alone: {SEED_VAR}={seed} {exe}{which}\n\
+             (or {SEED_VAR}={seed} before the same cargo test command; add {TRACE_VAR}=1 to print \
+             its whole trace)",
             failures.len(),
             end - start,
         );

@@ -18,6 +18,8 @@ pub(crate) struct Trace {
     hash: u64,
     events: u64,
     tail: std::collections::VecDeque<String>,
+    /// Whether every event goes to standard error too (`ENGINEIO_SIM_TRACE`).
+    echo: bool,
 }
 
 impl Default for Trace {
@@ -26,6 +28,7 @@ impl Default for Trace {
             hash: 0xcbf2_9ce4_8422_2325,
             events: 0,
             tail: Default::default(),
+            echo: std::env::var_os(super::seeds::TRACE_VAR).is_some_and(|v| v != "0"),
         }
     }
 }
@@ -39,6 +42,9 @@ impl Trace {
             self.hash = self.hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
         self.events += 1;
+        if self.echo {
+            eprintln!("{line}");
+        }
         if self.tail.len() == TAIL {
             self.tail.pop_front();
         }

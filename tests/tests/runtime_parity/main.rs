@@ -5,6 +5,7 @@
 //! other test files, parameterised with `tests/src/runtime.rs`.)
 
 mod advisories;
+mod chat;
 mod deflate;
 mod events;
 mod harness;
@@ -38,6 +39,7 @@ macro_rules! on_both_runtimes {
 
 mod tests {
     pub(crate) use crate::advisories::*;
+    pub(crate) use crate::chat::*;
     pub(crate) use crate::deflate::*;
     pub(crate) use crate::events::*;
     pub(crate) use crate::hostile::*;
@@ -51,6 +53,7 @@ mod tests {
 }
 
 on_both_runtimes!(
+    chat_members_hear_each_other_in_order,
     every_mode_and_version,
     shutdown_closes_sessions_with_server_shutting_down,
     allow_request_refuses_before_a_session_exists,

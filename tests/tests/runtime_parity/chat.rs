@@ -11,16 +11,16 @@ use crate::harness::{serve, timeout, TestRuntime};
 use crate::loopback::client_config;
 
 #[path = "../../../engineio-session/driver/examples/common/chat.rs"]
-mod chat;
+mod app;
 
 pub(crate) async fn chat_members_hear_each_other_in_order<R: TestRuntime>() {
     let (engine, connections) = EngineIo::<R>::new(ServerConfig::default());
     let url = format!("http://{}", serve(engine).await);
-    let rooms = chat::ChatConfig {
+    let rooms = app::ChatConfig {
         room_size: 3,
         start_after: Duration::from_secs(30),
     };
-    R::default().spawn(chat::serve_chat(R::default(), connections, rooms));
+    R::default().spawn(app::serve_chat(R::default(), connections, rooms));
     let (tx, mut heard) = tokio::sync::mpsc::channel(3);
     for (i, mode) in ["polling", "websocket", "upgrade"].into_iter().enumerate() {
         let config = client_config(&url, mode, ProtocolVersion::V4);

@@ -398,3 +398,63 @@ fn default_is_the_host_of_the_running_task() {
         .unwrap();
     assert_eq!(d, Duration::from_secs(2));
 }
+
+/// A server that answers each message by sending it to every session it lists with
+/// `clients()`, and 20 clients that each send one; the run's trace hash.
+fn broadcast_run(seed: u64) -> u64 {
+    let sim = Sim::new(seed);
+    let server = sim.host("server");
+    let clients: Vec<SimRuntime> = (0..20).map(|i| sim.host(&format!("c{i}"))).collect();
+    let (_, report) = sim
+        .run(Duration::from_secs(120), async move {
+            let (engine, mut connections) = EngineIo::builder(ServerConfig::default())
+                .runtime(server.clone())
+                .build();
+            server.spawn_task(serve(server.bind(80).unwrap(), engine.clone()));
+            let rt = server.clone();
+            server.spawn_task(async move {
+                while let Some(mut socket) = connections.accept().await {
+                    let engine = engine.clone();
+                    rt.spawn(async move {
+                        // (The socket is kept until its session closes: dropping it would
+                        // close the session.)
+                        while let Some(event) = socket.recv().await {
+                            if let SocketEvent::Message(m) = event {
+                                for c in engine.clients() {
+                                    let _ = c.try_send(m.clone());
+                                }
+                            }
+                        }
+                    });
+                }
+            });
+            let mut done = Vec::new();
+            for (i, rt) in clients.into_iter().enumerate() {
+                done.push(rt.clone().spawn_task(async move {
+                    let config = ClientConfig::new("http://server:80".parse().unwrap());
+                    let mut c = Client::connect_on(rt.clone(), config).await.unwrap();
+                    rt.sleep(Duration::from_secs(1)).await;
+                    c.send(format!("from c{i}")).await.unwrap();
+                    let mut n = 0;
+                    while n < 20 {
+                        if let Some(ClientSocketEvent::Message(m)) = c.recv().await {
+                            rt.trace(format_args!("{m:?}"));
+                            n += 1;
+                        }
+                    }
+                }));
+            }
+            for d in done {
+                d.await;
+            }
+        })
+        .unwrap();
+    report.trace_hash
+}
+
+/// The order `clients()` lists sessions in depends only on the seed (the server's maps do
+/// not take a per-process random hash key), so a broadcast replays too.
+#[test]
+fn a_broadcast_over_clients_replays_exactly() {
+    assert_eq!(broadcast_run(21), broadcast_run(21));
+}

@@ -32,8 +32,10 @@
 //!         server.spawn_task(serve(server.bind(80).unwrap(), engine));
 //!         server.spawn_task(async move {
 //!             while let Some(mut socket) = connections.accept().await {
-//!                 while let Some(SocketEvent::Message(m)) = socket.recv().await {
-//!                     let _ = socket.send(m).await;
+//!                 while let Some(event) = socket.recv().await {
+//!                     if let SocketEvent::Message(m) = event {
+//!                         let _ = socket.send(m).await;
+//!                     }
 //!                 }
 //!             }
 //!         });

@@ -169,6 +169,7 @@ fn struck(report: &Report, name: &str) -> bool {
             host == name || host == "server"
         }
         Fault::Reset { client, .. } => client == name,
+        other => other.touches(name),
     })
 }
 
@@ -314,11 +315,13 @@ mod tests {
             t.0.never_connected += s.never_connected;
             t.0.delivered += s.delivered;
             for (_, f) in &r.faults {
-                t.1[match f {
+                let kind = match f {
                     Fault::Partition { .. } => 0,
                     Fault::Reset { .. } => 1,
-                    _ => 2,
-                }] += 1;
+                    Fault::ClockJump { .. } => 2,
+                    _ => continue,
+                };
+                t.1[kind] += 1;
             }
             Ok(())
         });

@@ -104,6 +104,30 @@ fn connecting_fails_as_tcp_does() {
 }
 
 #[test]
+fn a_split_cuts_two_hosts_apart_and_no_other() {
+    let sim = fixed_latency(9);
+    let (a, b, c) = (sim.host("a"), sim.host("b"), sim.host("c"));
+    let (kinds, report) = sim
+        .run(Duration::from_secs(60), async move {
+            let (_lb, _lc) = (b.bind(80).unwrap(), c.bind(80).unwrap());
+            a.partition_from(&b, Duration::from_secs(10));
+            let kind = |r: io::Result<_>| r.map(|_| ()).map_err(|e| e.kind());
+            let a_b = kind(a.connect("b", 80).await);
+            let a_c = kind(a.connect("c", 80).await);
+            let c_b = kind(c.connect("b", 80).await);
+            a.sleep(Duration::from_secs(10)).await;
+            let healed = kind(a.connect("b", 80).await);
+            (a_b, a_c, c_b, healed)
+        })
+        .unwrap();
+    assert_eq!(
+        kinds,
+        (Err(io::ErrorKind::TimedOut), Ok(()), Ok(()), Ok(()))
+    );
+    assert!(report.touched("a") && report.touched("b") && !report.touched("c"));
+}
+
+#[test]
 fn a_writer_waits_while_the_window_is_full() {
     let sim = fixed_latency(4);
     let (a, b) = (sim.host("a"), sim.host("b"));

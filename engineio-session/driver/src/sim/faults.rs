@@ -92,11 +92,21 @@ impl Faults {
 
 /// One fault, as the run injected it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Fault {
     /// `host` was cut off from every other host for `lasting`.
     Partition {
         /// The host cut off.
         host: String,
+        /// For how long.
+        lasting: Duration,
+    },
+    /// `a` and `b` could not reach each other for `lasting` (each still reached the others).
+    Split {
+        /// One side.
+        a: String,
+        /// The other.
+        b: String,
         /// For how long.
         lasting: Duration,
     },
@@ -122,6 +132,7 @@ impl Fault {
         match self {
             Fault::Partition { host: h, .. } | Fault::ClockJump { host: h, .. } => h == host,
             Fault::Reset { client, server } => client == host || server == host,
+            Fault::Split { a, b, .. } => a == host || b == host,
         }
     }
 }
@@ -226,9 +237,20 @@ impl State {
     /// Cuts `host` off from every other host for `lasting`.
     pub(crate) fn isolate(&mut self, host: HostId, lasting: Duration) -> Fault {
         let until = self.now + lasting;
-        self.net.isolate(host, until);
+        self.net.cut(host, None, until);
         Fault::Partition {
             host: self.hosts[host].name.clone(),
+            lasting,
+        }
+    }
+
+    /// Cuts `a` and `b` off from each other for `lasting`.
+    pub(crate) fn split(&mut self, a: HostId, b: HostId, lasting: Duration) -> Fault {
+        let until = self.now + lasting;
+        self.net.cut(a, Some(b), until);
+        Fault::Split {
+            a: self.hosts[a].name.clone(),
+            b: self.hosts[b].name.clone(),
             lasting,
         }
     }

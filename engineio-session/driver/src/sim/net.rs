@@ -27,8 +27,8 @@ pub(crate) struct Net {
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     listeners: BTreeMap<(HostId, u16), Backlog>,
-    /// Hosts cut off from every other, until when.
-    isolated: Vec<(HostId, Duration)>,
+    /// Hosts cut off from another (or, with `None`, from every other), until when.
+    cuts: Vec<(HostId, Option<HostId>, Duration)>,
     next_port: u16,
     next_serial: u64,
 }
@@ -78,18 +78,20 @@ pub(crate) fn host_ip(host: HostId) -> Ipv4Addr {
 }
 
 impl Net {
-    /// Cuts `host` off from every other until `until`.
-    pub(crate) fn isolate(&mut self, host: HostId, until: Duration) {
-        self.isolated.push((host, until));
+    /// Cuts `host` off from `other` (from every other host if `None`) until `until`.
+    pub(crate) fn cut(&mut self, host: HostId, other: Option<HostId>, until: Duration) {
+        self.cuts.push((host, other, until));
     }
 
     /// Until when `a` and `b` cannot reach each other, if they cannot now.
     fn cut_until(&mut self, a: HostId, b: HostId, now: Duration) -> Option<Duration> {
-        self.isolated.retain(|(_, until)| *until > now);
-        self.isolated
-            .iter()
-            .filter(|(h, _)| *h == a || *h == b)
-            .map(|(_, until)| *until)
+        self.cuts.retain(|(_, _, until)| *until > now);
+        let between = |h: HostId, other: Option<HostId>| {
+            (h == a && other.is_none_or(|o| o == b)) || (h == b && other.is_none_or(|o| o == a))
+        };
+        (self.cuts.iter())
+            .filter(|(h, other, _)| between(*h, *other))
+            .map(|(_, _, until)| *until)
             .max()
     }
 

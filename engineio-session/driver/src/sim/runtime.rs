@@ -101,6 +101,14 @@ impl SimRuntime {
         st.log_fault(fault);
     }
 
+    /// Cuts this host and `other` off from each other for `lasting` (a fault); each still
+    /// reaches every other host.
+    pub fn partition_from(&self, other: &SimRuntime, lasting: Duration) {
+        let mut st = self.world.state();
+        let fault = st.split(self.host, other.host, lasting);
+        st.log_fault(fault);
+    }
+
     /// Resets every open connection of this host (a fault): both ends fail their reads
     /// and writes.
     pub fn reset_connections(&self) {

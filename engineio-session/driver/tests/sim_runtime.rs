@@ -482,3 +482,56 @@ fn broadcast_run(seed: u64) -> u64 {
 fn a_broadcast_over_clients_replays_exactly() {
     assert_eq!(broadcast_run(21), broadcast_run(21));
 }
+
+/// One session on `server`, which crashes and is started again; a second client.
+#[test]
+fn a_crashed_server_loses_its_sessions_and_serves_again() {
+    let sim = Sim::new(22);
+    let (server, client) = (sim.host("server"), sim.host("client"));
+    let start = |rt: &SimRuntime| {
+        let (engine, mut connections) = EngineIo::builder(ServerConfig::default())
+            .runtime(rt.clone())
+            .build();
+        rt.spawn_task(serve(rt.bind(80).unwrap(), engine));
+        let keep = rt.clone();
+        rt.spawn_task(async move {
+            while let Some(socket) = connections.accept().await {
+                // Sessions stay open until they close.
+                keep.spawn(async move {
+                    let mut socket = socket;
+                    while socket.recv().await.is_some() {}
+                });
+            }
+        });
+    };
+    let ((first, second), report) = sim
+        .run(Duration::from_secs(60), async move {
+            start(&server);
+            let config = ClientConfig::new("http://server:80".parse().unwrap());
+            let mut c = Client::connect_on(client.clone(), config.clone())
+                .await
+                .unwrap();
+            client.sleep(Duration::from_secs(1)).await;
+            server.crash();
+            let first = loop {
+                match c.recv().await {
+                    Some(ClientSocketEvent::Closed { reason, .. }) => break Some(reason),
+                    Some(_) => {}
+                    None => break None,
+                }
+            };
+            let refused = Client::connect_on(client.clone(), config.clone())
+                .await
+                .is_err();
+            start(&server);
+            let again = Client::connect_on(client.clone(), config).await.is_ok();
+            (first, (refused, again))
+        })
+        .unwrap();
+    // The WebSocket (after the upgrade) was reset: the client saw its transport close.
+    assert_eq!(first, Some(CloseReason::TransportClose));
+    assert_eq!(second, (true, true));
+    assert!(report.faults.iter().any(
+        |(_, f)| matches!(f, Fault::Crash { host, tasks } if host == "server" && *tasks >= 3)
+    ));
+}

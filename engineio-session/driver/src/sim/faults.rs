@@ -117,6 +117,14 @@ pub enum Fault {
         /// The end that accepted.
         server: String,
     },
+    /// `host` crashed: `tasks` of its tasks were dropped (its connections were reset,
+    /// each logged as a [`Reset`](Fault::Reset)).
+    Crash {
+        /// The host.
+        host: String,
+        /// How many tasks were dropped.
+        tasks: usize,
+    },
     /// `host`'s clock jumped ahead by `by`.
     ClockJump {
         /// The host.
@@ -130,7 +138,9 @@ impl Fault {
     /// Whether this fault touched `host`.
     pub fn touches(&self, host: &str) -> bool {
         match self {
-            Fault::Partition { host: h, .. } | Fault::ClockJump { host: h, .. } => h == host,
+            Fault::Partition { host: h, .. }
+            | Fault::ClockJump { host: h, .. }
+            | Fault::Crash { host: h, .. } => h == host,
             Fault::Reset { client, server } => client == host || server == host,
             Fault::Split { a, b, .. } => a == host || b == host,
         }

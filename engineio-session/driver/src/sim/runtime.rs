@@ -132,6 +132,20 @@ impl SimRuntime {
         st.log_fault(fault);
     }
 
+    /// Crashes this host (a fault): its connections are reset and every task it runs is
+    /// dropped (but the caller's, when it runs here), listeners included. Its name, address
+    /// and clock stay: start its software again by spawning on it.
+    pub fn crash(&self) {
+        self.reset_connections();
+        let killed = self.world.kill_tasks(self.host);
+        let mut st = self.world.state();
+        let host = st.hosts[self.host].name.clone();
+        st.log_fault(super::Fault::Crash {
+            host,
+            tasks: killed,
+        });
+    }
+
     /// Runs `future` on this host; the handle resolves to its output (`None` if the run
     /// ended first).
     pub fn spawn_task<T: Send + 'static>(

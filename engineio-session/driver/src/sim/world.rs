@@ -367,6 +367,29 @@ impl World {
         done
     }
 
+    /// Drops every task of `host` but the one being polled (outside the locks), as a crash
+    /// of that machine would; how many.
+    pub(crate) fn kill_tasks(&self, host: HostId) -> usize {
+        let futures: Vec<BoxFuture> = {
+            let mut tasks = lock(&self.tasks);
+            let mut killed = Vec::new();
+            for id in 0..tasks.slots.len() {
+                let hit = tasks.slots[id]
+                    .as_ref()
+                    .is_some_and(|t| t.host == host && t.future.is_some());
+                if hit {
+                    killed.extend(tasks.slots[id].take().and_then(|t| t.future));
+                    tasks.free.push(id);
+                    tasks.live -= 1;
+                }
+            }
+            killed
+        };
+        let n = futures.len();
+        drop(futures);
+        n
+    }
+
     /// How many tasks have not finished.
     pub(crate) fn live_tasks(&self) -> usize {
         lock(&self.tasks).live

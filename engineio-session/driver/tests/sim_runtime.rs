@@ -535,3 +535,38 @@ fn a_crashed_server_loses_its_sessions_and_serves_again() {
         |(_, f)| matches!(f, Fault::Crash { host, tasks } if host == "server" && *tasks >= 3)
     ));
 }
+
+/// Sets its flag when dropped.
+struct DropFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_panicking_task_fails_the_run_and_leaves_nothing_behind() {
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = DropFlag(dropped.clone());
+    let sim = Sim::new(23);
+    let a = sim.host("a");
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        sim.run(Duration::from_secs(10), async move {
+            // A task that outlives the panic, holding the flag (and the world).
+            let a2 = a.clone();
+            a.spawn_task(async move {
+                let _flag = flag;
+                a2.sleep(Duration::from_secs(5)).await;
+            });
+            a.sleep(Duration::from_secs(1)).await;
+            panic!("boom");
+        })
+    }));
+    let panic = run.unwrap_err();
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"boom"));
+    // The world was torn down: its other task was dropped, and this thread is no longer
+    // inside a simulation.
+    assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(std::panic::catch_unwind(SimRuntime::default).is_err());
+}

@@ -138,7 +138,14 @@ impl Sim {
                 *lock(&slot) = Some(value);
             }),
         );
-        let stop = self.world.run(id, limit);
+        // A panicking task unwinds out of here: tear the world down first (its tasks hold
+        // it), so that a failing seed among many leaks nothing.
+        let world = self.world.clone();
+        let stop = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.run(id, limit)))
+            .unwrap_or_else(|panic| {
+                self.world.teardown();
+                std::panic::resume_unwind(panic)
+            });
         let report = self.report();
         self.world.teardown();
         let value = lock(&out).take();

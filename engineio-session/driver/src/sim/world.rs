@@ -223,6 +223,22 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+/// Sets [`CURRENT`] for one poll; restores it when dropped, a panic's unwinding included.
+struct Current(Option<(Arc<World>, HostId)>);
+
+impl Current {
+    fn enter(world: Arc<World>, host: HostId) -> Current {
+        Current(CURRENT.with(|c| c.replace(Some((world, host)))))
+    }
+}
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
 /// The host of the task being polled on this thread, if a simulation is running here.
 pub(crate) fn current() -> Option<(Arc<World>, HostId)> {
     CURRENT.with(|c| c.borrow().clone())
@@ -346,12 +362,13 @@ impl World {
             };
             (future, slot.host, slot.waker.clone())
         };
-        let previous = CURRENT.with(|c| c.replace(Some((self.clone(), host))));
-        let done = future
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
-            .is_ready();
-        CURRENT.with(|c| *c.borrow_mut() = previous);
+        let done = {
+            let _current = Current::enter(self.clone(), host);
+            future
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_ready()
+        };
         let mut tasks = lock(&self.tasks);
         if done {
             tasks.slots[id] = None;

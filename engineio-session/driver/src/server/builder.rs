@@ -143,7 +143,13 @@ impl<R: Runtime> Builder<R> {
     pub fn build(self) -> (EngineIo<R>, Connections) {
         let mut seed = [0u8; 32];
         // Session ids guard sessions: seed them from the OS unless a seed is configured.
-        let sids = match self.config.seed.or_else(|| self.rt.seed()) {
+        // A simulated runtime seeds them, and the session map's order, from its own seed.
+        let simulated = self.rt.seed();
+        let sid_hasher = match simulated {
+            Some(_) => super::SidHasher::Fixed,
+            None => super::SidHasher::Random(Default::default()),
+        };
+        let sids = match self.config.seed.or(simulated) {
             Some(s) => RandomSids::from_u64(s),
             None => {
                 let _ = getrandom::fill(&mut seed);
@@ -161,7 +167,7 @@ impl<R: Runtime> Builder<R> {
         );
         let shared = |_weak: &std::sync::Weak<Shared<R>>| Shared {
             server: Mutex::new(Server::with_sid_generator(self.config, sids)),
-            sessions: Mutex::new(super::FixedMap::default()),
+            sessions: Mutex::new(super::SessionMap::with_hasher(sid_hasher)),
             clock: Clock::new(self.rt),
             metrics: Arc::default(),
             max_payload,

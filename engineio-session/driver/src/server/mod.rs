@@ -2,6 +2,7 @@
 
 mod builder;
 mod hooks;
+mod maps;
 mod serve;
 mod service;
 mod socket;
@@ -11,6 +12,8 @@ pub use builder::Builder;
 pub use engineio_session::ReadyState;
 pub use hooks::{ConnectionError, ResponseInfo};
 pub use serve::{serve, serve_with};
+
+pub(crate) use maps::{FixedMap, SessionMap, SidHasher};
 pub use service::{EngineIoLayer, EngineIoService, NotFound};
 pub use socket::{RemoteAddr, RequestInfo, Socket, SocketError, SocketEvent, SocketSender};
 
@@ -42,26 +45,13 @@ type AllowRequest = Arc<
         + Sync,
 >;
 
-/// A session's sending handle, with its machine and its task's inbox.
-type Handle = SocketSender;
-
 /// The session map is not shrunk below this many slots.
 const MIN_SESSION_SLOTS: usize = 128;
-
-/// A map whose iteration (and drop) order depends only on its keys, not on a per-process
-/// random hash key: which session `clients()` lists first, or which waiting request a closing
-/// session answers first, is then the same in every run of a seed under a simulated runtime.
-/// Its keys (session ids, request numbers) are the server's own, not chosen by a peer.
-pub(crate) type FixedMap<K, V> = std::collections::HashMap<
-    K,
-    V,
-    std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>,
->;
 
 /// What every session task and request handler share.
 pub(crate) struct Shared<R> {
     server: Mutex<Server>,
-    sessions: Mutex<FixedMap<Sid, Handle>>,
+    sessions: Mutex<SessionMap>,
     pub(crate) clock: Clock<R>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) max_payload: usize,
@@ -99,7 +89,7 @@ impl<R: Runtime> Shared<R> {
         }
     }
 
-    fn sessions(&self) -> MutexGuard<'_, FixedMap<Sid, Handle>> {
+    fn sessions(&self) -> MutexGuard<'_, SessionMap> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -571,6 +561,15 @@ mod tests {
         async fn connect(&self, _: &str, _: u16) -> std::io::Result<Self::TcpStream> {
             Err(std::io::ErrorKind::Unsupported.into())
         }
+    }
+
+    /// Session ids may come from a peer (through `generate_id`): outside a simulation the
+    /// session map's hash key is random, so colliding ids cannot be chosen in advance.
+    #[test]
+    fn the_session_map_has_a_random_key_outside_a_simulation() {
+        let (engine, _connections) = EngineIo::<Inert>::new(ServerConfig::default());
+        let sessions = engine.shared.sessions();
+        assert!(matches!(sessions.hasher(), SidHasher::Random(_)));
     }
 
     #[test]

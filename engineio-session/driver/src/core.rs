@@ -148,7 +148,7 @@ impl<M: Machine, E, N> Core<M, E, N> {
 
     /// The machine. Never held across an `.await`.
     pub(crate) fn lock(&self) -> MutexGuard<'_, M> {
-        self.machine.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.machine)
     }
 
     /// Hands `message` to the machine if it has room, without waiting.
@@ -286,7 +286,7 @@ impl<M: Machine, E, N> Core<M, E, N> {
 
 impl<M, E, N> Core<M, E, N> {
     fn inbox(&self) -> MutexGuard<'_, Inbox<N>> {
-        self.inbox.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.inbox)
     }
 
     /// Hands the task a network input, waiting while [`INBOX`] wait; gives it back if the
@@ -348,7 +348,7 @@ impl<M, E, N> Core<M, E, N> {
     }
 
     fn app(&self) -> MutexGuard<'_, AppQueue<E>> {
-        self.app.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.app)
     }
 
     /// Asks the task to close the machine ([`CLOSE`]) or shut it down ([`SHUTDOWN`]).

@@ -53,5 +53,11 @@ pub use server::{
     SocketError, SocketEvent, SocketSender,
 };
 
+/// Locks `m` through a poisoning: a task that panicked holding it must not take every
+/// other session (or the simulated world's teardown) down with it.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Errors from bodies and services, boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -68,7 +68,7 @@ impl<R: Runtime> Http<R> {
     }
 
     fn idle(&self) -> std::sync::MutexGuard<'_, Idle> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.idle)
     }
 
     fn take_idle(&self) -> Option<Sender> {

@@ -25,7 +25,7 @@ mod wire;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -178,9 +178,7 @@ pub(crate) struct Cluster {
     broadcasts: broadcast::Sender<Bytes>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::lock;
 
 impl Cluster {
     /// Starts the node's link to Redis and the task that dispatches what arrives; relayed

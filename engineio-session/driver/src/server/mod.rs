@@ -84,13 +84,13 @@ impl<R: Runtime> Shared<R> {
     /// The server machine; its events go to `sink` too (for the request's hooks).
     fn server_into<'a>(&'a self, sink: Option<&'a mut Vec<ServerEvent>>) -> ServerGuard<'a> {
         ServerGuard {
-            server: self.server.lock().unwrap_or_else(|e| e.into_inner()),
+            server: crate::lock(&self.server),
             sink,
         }
     }
 
     fn sessions(&self) -> MutexGuard<'_, SessionMap> {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.sessions)
     }
 
     pub(crate) fn remove(&self, sid: Sid) {

@@ -160,14 +160,7 @@ impl State {
     pub(crate) fn next_fault_at(&mut self) -> Option<Duration> {
         if !self.fault_log.started {
             self.fault_log.started = true;
-            let everies = [
-                self.faults.partitions.map(|p| p.0),
-                self.faults.resets,
-                self.faults.jumps.map(|j| j.0),
-            ];
-            for (kind, every) in everies.into_iter().enumerate() {
-                self.fault_log.next[kind] = every.map(|e| self.gap(e));
-            }
+            (0..3).for_each(|kind| self.schedule(kind));
         }
         let until = self.faults.until;
         self.fault_log
@@ -179,10 +172,16 @@ impl State {
             .min()
     }
 
-    /// A time from now to the next fault of a kind striking once per `every` on average.
-    fn gap(&mut self, every: Duration) -> Duration {
+    /// Draws when fault `kind` (partition, reset, clock jump) next strikes: once per its
+    /// `every` on average.
+    fn schedule(&mut self, kind: usize) {
+        let every = [
+            self.faults.partitions.map(|p| p.0),
+            self.faults.resets,
+            self.faults.jumps.map(|j| j.0),
+        ][kind];
         let now = self.now;
-        now + self.rng.duration(Duration::ZERO, every * 2)
+        self.fault_log.next[kind] = every.map(|e| now + self.rng.duration(Duration::ZERO, e * 2));
     }
 
     /// Injects every fault due by now; wakers of what it broke go to `wake`.
@@ -199,12 +198,7 @@ impl State {
             if let Some(fault) = fault {
                 self.log_fault(fault);
             }
-            let every = [
-                self.faults.partitions.map(|p| p.0),
-                self.faults.resets,
-                self.faults.jumps.map(|j| j.0),
-            ][kind];
-            self.fault_log.next[kind] = every.map(|e| self.gap(e));
+            self.schedule(kind);
         }
     }
 

@@ -157,7 +157,7 @@ pub(crate) async fn connect(
     name: &str,
     port: u16,
 ) -> io::Result<SimStream> {
-    let (to, syn_at, cut) = {
+    let reachable = {
         let mut st = world.state();
         let Some(to) = st.resolve(name) else {
             return Err(io::Error::new(
@@ -166,17 +166,19 @@ pub(crate) async fn connect(
             ));
         };
         let now = st.now;
-        let cut = st.net.cut_until(from, to, now).is_some();
-        (to, st.arrival(from, to), cut)
+        match st.net.cut_until(from, to, now) {
+            Some(_) => None,
+            None => Some((to, st.arrival(from, to))),
+        }
     };
-    if cut {
+    let Some((to, syn_at)) = reachable else {
         let at = world.state().now + CONNECT_TIMEOUT;
         super::runtime::world_sleep(&world, at).await;
         world
             .state()
             .trace(format_args!("connect h{from} -> {name}:{port} timed out"));
         return Err(io::ErrorKind::TimedOut.into());
-    }
+    };
     super::runtime::world_sleep(&world, syn_at).await;
     let (stream, ack_at) = {
         let mut st = world.state();
@@ -358,7 +360,6 @@ impl AsyncWrite for SimStream {
         let Some(c) = st.net.conn(self.conn).filter(|c| !c.reset) else {
             return Poll::Ready(Err(reset_error()));
         };
-        let (serial, from, to) = (c.serial, c.hosts[self.end], c.hosts[1 - self.end]);
         let p = &mut c.pipes[self.end];
         if p.eof.is_some() || p.reader_gone {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
@@ -371,19 +372,12 @@ impl AsyncWrite for SimStream {
             return Poll::Pending;
         }
         let n = buf.len().min(WINDOW - p.unread);
-        let arrival = st.arrival(from, to);
-        let Some(c) = st.net.conn(self.conn) else {
-            return Poll::Ready(Err(reset_error()));
-        };
-        let p = &mut c.pipes[self.end];
-        let due = arrival.max(p.last_due);
-        p.last_due = due;
-        p.unread += n;
-        p.segs.push_back((due, Bytes::copy_from_slice(&buf[..n])));
-        if let Some(w) = p.reader.take() {
-            w.wake();
-        }
-        st.trace(format_args!("c{serial} end {} sent {n}", self.end));
+        transmit(
+            &mut st,
+            self.conn,
+            self.end,
+            Some(Bytes::copy_from_slice(&buf[..n])),
+        );
         Poll::Ready(Ok(n))
     }
 
@@ -400,24 +394,38 @@ impl AsyncWrite for SimStream {
 
 /// Ends what `end` of `conn` writes: the peer reads end-of-stream after what is in flight.
 fn shut_write(st: &mut State, conn: usize, end: usize) {
-    let Some(c) = st
-        .net
-        .conn(conn)
-        .filter(|c| !c.reset && c.pipes[end].eof.is_none())
-    else {
-        return;
-    };
+    let open = st.net.conn(conn);
+    if open.is_some_and(|c| !c.reset && c.pipes[end].eof.is_none()) {
+        transmit(st, conn, end, None);
+    }
+}
+
+/// Puts `segment` (or, with `None`, the end of the stream) on the pipe `end` of `conn`
+/// writes: it arrives after its latency and after what is already in flight. Wakes the
+/// reader, which arms a timer for the arrival.
+fn transmit(st: &mut State, conn: usize, end: usize, segment: Option<Bytes>) {
+    let Some(c) = st.net.conn(conn) else { return };
     let (serial, from, to) = (c.serial, c.hosts[end], c.hosts[1 - end]);
     let arrival = st.arrival(from, to);
     let Some(c) = st.net.conn(conn) else { return };
     let p = &mut c.pipes[end];
     let due = arrival.max(p.last_due);
     p.last_due = due;
-    p.eof = Some(due);
+    let sent = segment.as_ref().map(Bytes::len);
+    match segment {
+        Some(bytes) => {
+            p.unread += bytes.len();
+            p.segs.push_back((due, bytes));
+        }
+        None => p.eof = Some(due),
+    }
     if let Some(w) = p.reader.take() {
         w.wake();
     }
-    st.trace(format_args!("c{serial} end {end} shut"));
+    match sent {
+        Some(n) => st.trace(format_args!("c{serial} end {end} sent {n}")),
+        None => st.trace(format_args!("c{serial} end {end} shut")),
+    }
 }
 
 impl Drop for SimStream {

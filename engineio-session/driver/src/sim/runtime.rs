@@ -78,8 +78,9 @@ impl SimRuntime {
     /// Adds an event to the run's trace (and so to its hash). Record what the application
     /// observes: a run that replays records the same events at the same virtual times.
     pub fn trace(&self, event: impl std::fmt::Display) {
-        let name = self.name();
-        self.world.state().trace(format_args!("{name}: {event}"));
+        let mut st = self.world.state();
+        let name = st.hosts[self.host].name.clone();
+        st.trace(format_args!("{name}: {event}"));
     }
 
     /// Listens on `port` of this host.

@@ -150,12 +150,12 @@ impl State {
     }
 }
 
-/// The tasks, in slots; a running task's slot is empty while it is polled.
+/// The tasks, in slots (a free slot is `None` and listed in `free`); a running task's
+/// future is out of its slot while it is polled.
 #[derive(Default)]
 struct Tasks {
     slots: Vec<Option<TaskSlot>>,
     free: Vec<usize>,
-    live: usize,
 }
 
 struct TaskSlot {
@@ -201,11 +201,7 @@ impl Wake for TaskWaker {
     }
 }
 
-/// Locks `m`, through a poisoning: a task that panicked fails the run anyway, and the world
-/// must still be torn down.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(crate) use crate::lock;
 
 /// Why the executor stopped.
 pub(crate) enum Stop {
@@ -300,7 +296,6 @@ impl World {
             host,
             waker,
         });
-        tasks.live += 1;
         drop(tasks);
         lock(&self.ready).push(id);
         id
@@ -373,7 +368,6 @@ impl World {
         if done {
             tasks.slots[id] = None;
             tasks.free.push(id);
-            tasks.live -= 1;
             drop(tasks);
             self.state().trace(format_args!("task {id} ended"));
             // The future is dropped here, outside every lock: dropping it may wake others.
@@ -397,7 +391,6 @@ impl World {
                 if hit {
                     killed.extend(tasks.slots[id].take().and_then(|t| t.future));
                     tasks.free.push(id);
-                    tasks.live -= 1;
                 }
             }
             killed
@@ -409,7 +402,8 @@ impl World {
 
     /// How many tasks have not finished.
     pub(crate) fn live_tasks(&self) -> usize {
-        lock(&self.tasks).live
+        let tasks = lock(&self.tasks);
+        tasks.slots.len() - tasks.free.len()
     }
 
     /// Drops every task left (outside the locks; their drops may wake or spawn others, which
@@ -425,7 +419,6 @@ impl World {
                     .collect();
                 tasks.free.clear();
                 tasks.slots.clear();
-                tasks.live = 0;
                 futures
             };
             if futures.is_empty() {
